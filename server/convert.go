@@ -385,6 +385,7 @@ func DeviceInfoToPB(d *store.Device, ports store.Ports) *mgsv1.DeviceInfo {
 		LogMessages:     logsToPB(d.Logs),
 		LastUplink:      UplinkToPB(d.LastUplink),
 		UplinkCount:     d.UplinkCount,
+		HasAppskey:      len(d.AppSKey) == 16,
 	}
 	for i := range d.Files {
 		pb.UploadedFiles = append(pb.UploadedFiles, FileToPB(&d.Files[i]))

@@ -376,6 +376,30 @@ func (m *Modem) ClearRequests(ctx context.Context, req *mgsv1.ClearRequestsReque
 	return resp, nil
 }
 
+func (m *Modem) SetAppSKey(ctx context.Context, req *mgsv1.SetAppSKeyRequest) (*mgsv1.SetAppSKeyResponse, error) {
+	euis, err := parseEUIs("deveuis", req.Deveuis, MaxEUIs)
+	if err != nil {
+		return nil, Status(err)
+	}
+	var key []byte
+	if req.Appskey != "" {
+		if key, err = ParseHex("appskey", req.Appskey); err != nil {
+			return nil, Status(err)
+		}
+		if len(key) != 16 {
+			return nil, Status(fieldErr("appskey", "must be 16 bytes (32 hex digits), got %d", len(key)))
+		}
+	}
+	resp := &mgsv1.SetAppSKeyResponse{}
+	for _, e := range euis {
+		if err := m.p.SetAppSKey(ctx, e, key); err != nil {
+			return nil, m.fail("SetAppSKey", err)
+		}
+		resp.Updated = append(resp.Updated, e.String())
+	}
+	return resp, nil
+}
+
 func (m *Modem) ClearLogs(ctx context.Context, req *mgsv1.ClearLogsRequest) (*mgsv1.ClearLogsResponse, error) {
 	euis, err := parseEUIs("deveuis", req.Deveuis, MaxEUIs)
 	if err != nil {

@@ -22,6 +22,7 @@ func MarshalDevice(d *Device) ([]byte, error) {
 		UplinkCount:   d.UplinkCount,
 		Created:       d.Created,
 		Sessions:      d.Sessions,
+		AppSKey:       d.AppSKey,
 	}
 	if d.Ports != nil {
 		p := d.Ports
@@ -80,6 +81,9 @@ func UnmarshalDevice(b []byte) (*Device, error) {
 		return nil, fmt.Errorf("store: decode device: EUI has %d bytes", len(pb.Eui))
 	}
 	d.EUI = lora.EUI64(pb.Eui)
+	if len(pb.AppSKey) > 0 {
+		d.AppSKey = pb.AppSKey
+	}
 	if len(pb.Sessions) > 0 {
 		d.Sessions = maps.Clone(pb.Sessions)
 	}

@@ -298,6 +298,8 @@ type Device struct {
 	LastDnlink    *Dnlink
 	UplinkCount   uint64
 	Created       float64
+	// AppSKey decrypts encrypted uploads; nil when not configured.
+	AppSKey []byte
 	// Sessions holds opaque per-protocol state (file upload, stream, ...)
 	// keyed by the owning protocol's name.
 	Sessions map[string][]byte

@@ -106,6 +106,19 @@ func (p *Pipeline) ClearRequests(ctx context.Context, eui lora.EUI64, ids []uint
 	})
 }
 
+// SetAppSKey stores a device's AppSKey (nil removes it), creating the
+// device if needed. The key decrypts encrypted file uploads.
+func (p *Pipeline) SetAppSKey(ctx context.Context, eui lora.EUI64, key []byte) error {
+	if key != nil && len(key) != 16 {
+		return invalid("appskey", "must be 16 bytes, got %d", len(key))
+	}
+	_, err := p.update(ctx, eui, true, func(d *store.Device) error {
+		d.AppSKey = slices.Clone(key)
+		return nil
+	})
+	return err
+}
+
 // ClearLogs empties a device's log.
 func (p *Pipeline) ClearLogs(ctx context.Context, eui lora.EUI64) error {
 	_, err := p.update(ctx, eui, false, func(d *store.Device) error {

@@ -31,11 +31,18 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// ALCPort is the port of bare ALCSync messages (default 202; it is
+	// ignored when a device protocol port uses it).
+	ALCPort int
+	// ALCThreshold is the clock error, in seconds, from which an AppTimeReq
+	// is answered even when the device did not ask for an answer (default 2).
+	ALCThreshold int
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{MaxLogs: 100, MaxFiles: 32, MaxStreamRecords: 500, MaxPositions: 100, MaxPendingRequests: 32, MaxAttempts: 16}
+	return Config{MaxLogs: 100, MaxFiles: 32, MaxStreamRecords: 500, MaxPositions: 100, MaxPendingRequests: 32, MaxAttempts: 16,
+		ALCPort: 202, ALCThreshold: 2}
 }
 
 // Validate reports the first invalid setting, naming it.
@@ -89,6 +96,7 @@ const (
 	ProtoGNSS                   // legacy GNSS NAV
 	ProtoGNSSNG                 // GNSS-NG group NAV
 	ProtoWiFi                   // Wi-Fi scan
+	ProtoALC                    // ALCSync commands on their own port
 )
 
 // State is what the stages of one uplink share.
@@ -146,7 +154,8 @@ func New(s store.Store, cfg Config) *Pipeline {
 	def := DefaultConfig()
 	for _, f := range []struct{ dst, d *int }{{&cfg.MaxLogs, &def.MaxLogs}, {&cfg.MaxFiles, &def.MaxFiles},
 		{&cfg.MaxStreamRecords, &def.MaxStreamRecords}, {&cfg.MaxPositions, &def.MaxPositions},
-		{&cfg.MaxPendingRequests, &def.MaxPendingRequests}, {&cfg.MaxAttempts, &def.MaxAttempts}} {
+		{&cfg.MaxPendingRequests, &def.MaxPendingRequests}, {&cfg.MaxAttempts, &def.MaxAttempts},
+		{&cfg.ALCPort, &def.ALCPort}, {&cfg.ALCThreshold, &def.ALCThreshold}} {
 		if *f.dst <= 0 {
 			*f.dst = *f.d
 		}
@@ -176,6 +185,8 @@ func (p *Pipeline) DefaultStages() []Stage {
 		{"duplicate", p.duplicate},
 		{"session", p.session},
 		{"decode_dm", p.decodeDM},
+		{"upload", p.upload},
+		{"alc_sync", p.alcSync},
 		{"protocols", p.protocols},
 		{"fulfil", p.fulfil},
 		{"plan_downlink", p.planDownlink},
@@ -288,6 +299,8 @@ func (p *Pipeline) route(_ context.Context, s *State) error {
 			s.Protocol, r.Operation = ProtoGNSSNG, OpGNSS
 		case m.Port == port.WiFi:
 			s.Protocol, r.Operation = ProtoWiFi, OpWiFi
+		case int(m.Port) == p.cfg.ALCPort:
+			s.Protocol, r.Operation = ProtoALC, OpModem
 		default:
 			s.Protocol, r.Operation = ProtoOther, OpOther
 		}
@@ -318,7 +331,7 @@ func (p *Pipeline) duplicate(_ context.Context, s *State) error {
 
 // Session keys: opaque per-protocol session state in Device.Sessions that
 // a session reset drops.
-var sessionBound = []string{SessionUpload, SessionStream}
+var sessionBound = []string{SessionUpload, sessionUploadDone, SessionStream}
 
 // Keys of Device.Sessions.
 const (
@@ -387,12 +400,8 @@ func (p *Pipeline) protocols(_ context.Context, s *State) error {
 			return nil
 		}
 		switch {
-		case u.Present.Has(modemproto.TagUpload):
-			unavailable("file upload fragment")
 		case u.Present.Has(modemproto.TagStream):
 			unavailable("stream frame")
-		case u.Present.Has(modemproto.TagALCSync):
-			unavailable("ALC sync")
 		case u.Present.Has(modemproto.TagDebugResponse), u.Present.Has(modemproto.TagGNSSLoc), u.Present.Has(modemproto.TagWiFiLoc):
 			tag, _, _ := u.VariableField()
 			s.Log(store.LevelWarning, "DM %s message: its content format is not published; ignored", tag)

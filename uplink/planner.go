@@ -74,8 +74,17 @@ func (p *Pipeline) planDownlink(_ context.Context, s *State) error {
 	for i := range order {
 		order[i] = i
 	}
+	// A completed upload's FILEDONE goes first: the device keeps sending
+	// fragments until it arrives.
+	urgent := func(r *store.PendingRequest) bool { return r.Request.Type == store.RequestFileDone && r.Sent == 0 }
 	slices.SortStableFunc(order, func(a, b int) int {
 		ra, rb := &d.Requests[a], &d.Requests[b]
+		if ua, ub := urgent(ra), urgent(rb); ua != ub {
+			if ua {
+				return -1
+			}
+			return 1
+		}
 		if ra.Sent != rb.Sent {
 			return int(ra.Sent) - int(rb.Sent)
 		}

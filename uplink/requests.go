@@ -123,7 +123,17 @@ func ParseRequest(typ string, param any) (store.Request, error) {
 			return r, err
 		}
 		r.SID, r.Sctr = uint8(sid), uint8(sctr)
-	case store.RequestFUOTA, store.RequestStream, store.RequestALCSync:
+	case store.RequestALCSync:
+		if m, ok := param.(map[string]any); ok {
+			b, err := alcCommands(m)
+			if err != nil {
+				return r, err
+			}
+			r.Data = b
+			break
+		}
+		fallthrough
+	case store.RequestFUOTA, store.RequestStream:
 		s, ok := param.(string)
 		if !ok || s == "" {
 			return r, invalid("param", "%s needs a hex string", t)
@@ -149,6 +159,50 @@ func ParseRequest(typ string, param any) (store.Request, error) {
 		return r, invalid("param", "%v", err)
 	}
 	return r, nil
+}
+
+// alcCommands builds ALCSync downlink commands from
+// {"package_version": true, "periodicity": 0..15, "force_resync": 1..7}.
+func alcCommands(m map[string]any) ([]byte, error) {
+	var cmds []any
+	for _, k := range []string{"package_version", "periodicity", "force_resync"} {
+		v, ok := m[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "package_version":
+			if b, isBool := v.(bool); !isBool || !b {
+				return nil, invalid("param.package_version", "must be true")
+			}
+			cmds = append(cmds, modemproto.PackageVersionReq{})
+		case "periodicity":
+			n, err := uintParam("param.periodicity", v, 15)
+			if err != nil {
+				return nil, err
+			}
+			cmds = append(cmds, modemproto.PeriodicityReq{Period: uint8(n)})
+		case "force_resync":
+			n, err := uintParam("param.force_resync", v, 7)
+			if err != nil {
+				return nil, err
+			}
+			cmds = append(cmds, modemproto.ForceResyncReq{NbTransmissions: uint8(n)})
+		}
+	}
+	for k := range m {
+		if k != "package_version" && k != "periodicity" && k != "force_resync" {
+			return nil, invalid("param."+k, "unknown ALCSYNC field (package_version, periodicity, force_resync)")
+		}
+	}
+	if len(cmds) == 0 {
+		return nil, invalid("param", "ALCSYNC needs package_version, periodicity or force_resync")
+	}
+	b, err := modemproto.AppendALCDownlink(nil, cmds...)
+	if err != nil {
+		return nil, invalid("param", "%v", err)
+	}
+	return b, nil
 }
 
 func uintParam(field string, v any, max uint64) (uint64, error) {

@@ -1379,6 +1379,105 @@ func (x *ClearRequestsResponse) GetResults() []*DeviceRequests {
 	return nil
 }
 
+// SetAppSKeyRequest names devices and the key.
+type SetAppSKeyRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Deveuis []string               `protobuf:"bytes,1,rep,name=deveuis,proto3" json:"deveuis,omitempty"`
+	// 16 bytes as hex; empty removes the key.
+	Appskey       string `protobuf:"bytes,2,opt,name=appskey,proto3" json:"appskey,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetAppSKeyRequest) Reset() {
+	*x = SetAppSKeyRequest{}
+	mi := &file_mgs_v1_modem_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetAppSKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetAppSKeyRequest) ProtoMessage() {}
+
+func (x *SetAppSKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mgs_v1_modem_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetAppSKeyRequest.ProtoReflect.Descriptor instead.
+func (*SetAppSKeyRequest) Descriptor() ([]byte, []int) {
+	return file_mgs_v1_modem_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SetAppSKeyRequest) GetDeveuis() []string {
+	if x != nil {
+		return x.Deveuis
+	}
+	return nil
+}
+
+func (x *SetAppSKeyRequest) GetAppskey() string {
+	if x != nil {
+		return x.Appskey
+	}
+	return ""
+}
+
+// SetAppSKeyResponse lists the devices updated.
+type SetAppSKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Updated       []string               `protobuf:"bytes,1,rep,name=updated,proto3" json:"updated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetAppSKeyResponse) Reset() {
+	*x = SetAppSKeyResponse{}
+	mi := &file_mgs_v1_modem_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetAppSKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetAppSKeyResponse) ProtoMessage() {}
+
+func (x *SetAppSKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mgs_v1_modem_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetAppSKeyResponse.ProtoReflect.Descriptor instead.
+func (*SetAppSKeyResponse) Descriptor() ([]byte, []int) {
+	return file_mgs_v1_modem_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SetAppSKeyResponse) GetUpdated() []string {
+	if x != nil {
+		return x.Updated
+	}
+	return nil
+}
+
 // ClearLogsRequest names the devices.
 type ClearLogsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1389,7 +1488,7 @@ type ClearLogsRequest struct {
 
 func (x *ClearLogsRequest) Reset() {
 	*x = ClearLogsRequest{}
-	mi := &file_mgs_v1_modem_proto_msgTypes[26]
+	mi := &file_mgs_v1_modem_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1401,7 +1500,7 @@ func (x *ClearLogsRequest) String() string {
 func (*ClearLogsRequest) ProtoMessage() {}
 
 func (x *ClearLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mgs_v1_modem_proto_msgTypes[26]
+	mi := &file_mgs_v1_modem_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1414,7 +1513,7 @@ func (x *ClearLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearLogsRequest.ProtoReflect.Descriptor instead.
 func (*ClearLogsRequest) Descriptor() ([]byte, []int) {
-	return file_mgs_v1_modem_proto_rawDescGZIP(), []int{26}
+	return file_mgs_v1_modem_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ClearLogsRequest) GetDeveuis() []string {
@@ -1435,7 +1534,7 @@ type ClearLogsResponse struct {
 
 func (x *ClearLogsResponse) Reset() {
 	*x = ClearLogsResponse{}
-	mi := &file_mgs_v1_modem_proto_msgTypes[27]
+	mi := &file_mgs_v1_modem_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1447,7 +1546,7 @@ func (x *ClearLogsResponse) String() string {
 func (*ClearLogsResponse) ProtoMessage() {}
 
 func (x *ClearLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mgs_v1_modem_proto_msgTypes[27]
+	mi := &file_mgs_v1_modem_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1460,7 +1559,7 @@ func (x *ClearLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearLogsResponse.ProtoReflect.Descriptor instead.
 func (*ClearLogsResponse) Descriptor() ([]byte, []int) {
-	return file_mgs_v1_modem_proto_rawDescGZIP(), []int{27}
+	return file_mgs_v1_modem_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ClearLogsResponse) GetCleared() []string {
@@ -1487,7 +1586,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_mgs_v1_modem_proto_msgTypes[28]
+	mi := &file_mgs_v1_modem_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1499,7 +1598,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mgs_v1_modem_proto_msgTypes[28]
+	mi := &file_mgs_v1_modem_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1512,7 +1611,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_mgs_v1_modem_proto_rawDescGZIP(), []int{28}
+	return file_mgs_v1_modem_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WatchEventsRequest) GetDeveuis() []string {
@@ -1536,7 +1635,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_mgs_v1_modem_proto_msgTypes[29]
+	mi := &file_mgs_v1_modem_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1647,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mgs_v1_modem_proto_msgTypes[29]
+	mi := &file_mgs_v1_modem_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +1660,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_mgs_v1_modem_proto_rawDescGZIP(), []int{29}
+	return file_mgs_v1_modem_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *WatchEventsResponse) GetDeveui() string {
@@ -1671,7 +1770,12 @@ const file_mgs_v1_modem_proto_rawDesc = "" +
 	"\adeveuis\x18\x01 \x03(\tR\adeveuis\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\rR\x03ids\"I\n" +
 	"\x15ClearRequestsResponse\x120\n" +
-	"\aresults\x18\x01 \x03(\v2\x16.mgs.v1.DeviceRequestsR\aresults\",\n" +
+	"\aresults\x18\x01 \x03(\v2\x16.mgs.v1.DeviceRequestsR\aresults\"G\n" +
+	"\x11SetAppSKeyRequest\x12\x18\n" +
+	"\adeveuis\x18\x01 \x03(\tR\adeveuis\x12\x18\n" +
+	"\aappskey\x18\x02 \x01(\tR\aappskey\".\n" +
+	"\x12SetAppSKeyResponse\x12\x18\n" +
+	"\aupdated\x18\x01 \x03(\tR\aupdated\",\n" +
 	"\x10ClearLogsRequest\x12\x18\n" +
 	"\adeveuis\x18\x01 \x03(\tR\adeveuis\"J\n" +
 	"\x11ClearLogsResponse\x12\x18\n" +
@@ -1683,7 +1787,7 @@ const file_mgs_v1_modem_proto_rawDesc = "" +
 	"\x06deveui\x18\x01 \x01(\tR\x06deveui\x12)\n" +
 	"\x06uplink\x18\x02 \x01(\v2\x11.mgs.v1.UplinkMsgR\x06uplink\x122\n" +
 	"\bresponse\x18\x03 \x01(\v2\x16.mgs.v1.UplinkResponseR\bresponse\x12\x12\n" +
-	"\x04time\x18\x04 \x01(\x01R\x04time2\xff\x06\n" +
+	"\x04time\x18\x04 \x01(\x01R\x04time2\xc4\a\n" +
 	"\fModemService\x12C\n" +
 	"\n" +
 	"SendUplink\x12\x19.mgs.v1.SendUplinkRequest\x1a\x1a.mgs.v1.SendUplinkResponse\x12F\n" +
@@ -1695,7 +1799,9 @@ const file_mgs_v1_modem_proto_rawDesc = "" +
 	"\x0fGetDefaultPorts\x12\x1e.mgs.v1.GetDefaultPortsRequest\x1a\x1f.mgs.v1.GetDefaultPortsResponse\x12F\n" +
 	"\vAddRequests\x12\x1a.mgs.v1.AddRequestsRequest\x1a\x1b.mgs.v1.AddRequestsResponse\x12I\n" +
 	"\fListRequests\x12\x1b.mgs.v1.ListRequestsRequest\x1a\x1c.mgs.v1.ListRequestsResponse\x12L\n" +
-	"\rClearRequests\x12\x1c.mgs.v1.ClearRequestsRequest\x1a\x1d.mgs.v1.ClearRequestsResponse\x12@\n" +
+	"\rClearRequests\x12\x1c.mgs.v1.ClearRequestsRequest\x1a\x1d.mgs.v1.ClearRequestsResponse\x12C\n" +
+	"\n" +
+	"SetAppSKey\x12\x19.mgs.v1.SetAppSKeyRequest\x1a\x1a.mgs.v1.SetAppSKeyResponse\x12@\n" +
 	"\tClearLogs\x12\x18.mgs.v1.ClearLogsRequest\x1a\x19.mgs.v1.ClearLogsResponse\x12H\n" +
 	"\vWatchEvents\x12\x1a.mgs.v1.WatchEventsRequest\x1a\x1b.mgs.v1.WatchEventsResponse0\x01B\x84\x01\n" +
 	"\n" +
@@ -1714,7 +1820,7 @@ func file_mgs_v1_modem_proto_rawDescGZIP() []byte {
 	return file_mgs_v1_modem_proto_rawDescData
 }
 
-var file_mgs_v1_modem_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_mgs_v1_modem_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_mgs_v1_modem_proto_goTypes = []any{
 	(*SendUplinkRequest)(nil),       // 0: mgs.v1.SendUplinkRequest
 	(*SendUplinkResponse)(nil),      // 1: mgs.v1.SendUplinkResponse
@@ -1742,39 +1848,41 @@ var file_mgs_v1_modem_proto_goTypes = []any{
 	(*ListRequestsResponse)(nil),    // 23: mgs.v1.ListRequestsResponse
 	(*ClearRequestsRequest)(nil),    // 24: mgs.v1.ClearRequestsRequest
 	(*ClearRequestsResponse)(nil),   // 25: mgs.v1.ClearRequestsResponse
-	(*ClearLogsRequest)(nil),        // 26: mgs.v1.ClearLogsRequest
-	(*ClearLogsResponse)(nil),       // 27: mgs.v1.ClearLogsResponse
-	(*WatchEventsRequest)(nil),      // 28: mgs.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),     // 29: mgs.v1.WatchEventsResponse
-	(*UplinkMsg)(nil),               // 30: mgs.v1.UplinkMsg
-	(*UplinkResponse)(nil),          // 31: mgs.v1.UplinkResponse
-	(*DeviceInfo)(nil),              // 32: mgs.v1.DeviceInfo
-	(*Fports)(nil),                  // 33: mgs.v1.Fports
-	(*Request)(nil),                 // 34: mgs.v1.Request
-	(*PendingRequests)(nil),         // 35: mgs.v1.PendingRequests
+	(*SetAppSKeyRequest)(nil),       // 26: mgs.v1.SetAppSKeyRequest
+	(*SetAppSKeyResponse)(nil),      // 27: mgs.v1.SetAppSKeyResponse
+	(*ClearLogsRequest)(nil),        // 28: mgs.v1.ClearLogsRequest
+	(*ClearLogsResponse)(nil),       // 29: mgs.v1.ClearLogsResponse
+	(*WatchEventsRequest)(nil),      // 30: mgs.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),     // 31: mgs.v1.WatchEventsResponse
+	(*UplinkMsg)(nil),               // 32: mgs.v1.UplinkMsg
+	(*UplinkResponse)(nil),          // 33: mgs.v1.UplinkResponse
+	(*DeviceInfo)(nil),              // 34: mgs.v1.DeviceInfo
+	(*Fports)(nil),                  // 35: mgs.v1.Fports
+	(*Request)(nil),                 // 36: mgs.v1.Request
+	(*PendingRequests)(nil),         // 37: mgs.v1.PendingRequests
 }
 var file_mgs_v1_modem_proto_depIdxs = []int32{
-	30, // 0: mgs.v1.SendUplinkRequest.uplink:type_name -> mgs.v1.UplinkMsg
-	31, // 1: mgs.v1.SendUplinkResponse.result:type_name -> mgs.v1.UplinkResponse
-	30, // 2: mgs.v1.DeviceUplink.uplink:type_name -> mgs.v1.UplinkMsg
+	32, // 0: mgs.v1.SendUplinkRequest.uplink:type_name -> mgs.v1.UplinkMsg
+	33, // 1: mgs.v1.SendUplinkResponse.result:type_name -> mgs.v1.UplinkResponse
+	32, // 2: mgs.v1.DeviceUplink.uplink:type_name -> mgs.v1.UplinkMsg
 	2,  // 3: mgs.v1.SendUplinksRequest.uplinks:type_name -> mgs.v1.DeviceUplink
-	31, // 4: mgs.v1.DeviceUplinkResult.result:type_name -> mgs.v1.UplinkResponse
+	33, // 4: mgs.v1.DeviceUplinkResult.result:type_name -> mgs.v1.UplinkResponse
 	4,  // 5: mgs.v1.SendUplinksResponse.results:type_name -> mgs.v1.DeviceUplinkResult
-	32, // 6: mgs.v1.DeviceInfoResult.info:type_name -> mgs.v1.DeviceInfo
+	34, // 6: mgs.v1.DeviceInfoResult.info:type_name -> mgs.v1.DeviceInfo
 	7,  // 7: mgs.v1.GetDeviceInfoResponse.results:type_name -> mgs.v1.DeviceInfoResult
 	10, // 8: mgs.v1.ListDevicesResponse.devices:type_name -> mgs.v1.DeviceSummary
-	33, // 9: mgs.v1.SetPortsRequest.fports:type_name -> mgs.v1.Fports
-	33, // 10: mgs.v1.DevicePorts.fports:type_name -> mgs.v1.Fports
+	35, // 9: mgs.v1.SetPortsRequest.fports:type_name -> mgs.v1.Fports
+	35, // 10: mgs.v1.DevicePorts.fports:type_name -> mgs.v1.Fports
 	15, // 11: mgs.v1.SetPortsResponse.results:type_name -> mgs.v1.DevicePorts
-	33, // 12: mgs.v1.SetPortsResponse.default_fports:type_name -> mgs.v1.Fports
-	33, // 13: mgs.v1.GetDefaultPortsResponse.fports:type_name -> mgs.v1.Fports
-	34, // 14: mgs.v1.AddRequestsRequest.requests:type_name -> mgs.v1.Request
-	35, // 15: mgs.v1.DeviceRequests.pending_requests:type_name -> mgs.v1.PendingRequests
+	35, // 12: mgs.v1.SetPortsResponse.default_fports:type_name -> mgs.v1.Fports
+	35, // 13: mgs.v1.GetDefaultPortsResponse.fports:type_name -> mgs.v1.Fports
+	36, // 14: mgs.v1.AddRequestsRequest.requests:type_name -> mgs.v1.Request
+	37, // 15: mgs.v1.DeviceRequests.pending_requests:type_name -> mgs.v1.PendingRequests
 	20, // 16: mgs.v1.AddRequestsResponse.results:type_name -> mgs.v1.DeviceRequests
 	20, // 17: mgs.v1.ListRequestsResponse.results:type_name -> mgs.v1.DeviceRequests
 	20, // 18: mgs.v1.ClearRequestsResponse.results:type_name -> mgs.v1.DeviceRequests
-	30, // 19: mgs.v1.WatchEventsResponse.uplink:type_name -> mgs.v1.UplinkMsg
-	31, // 20: mgs.v1.WatchEventsResponse.response:type_name -> mgs.v1.UplinkResponse
+	32, // 19: mgs.v1.WatchEventsResponse.uplink:type_name -> mgs.v1.UplinkMsg
+	33, // 20: mgs.v1.WatchEventsResponse.response:type_name -> mgs.v1.UplinkResponse
 	0,  // 21: mgs.v1.ModemService.SendUplink:input_type -> mgs.v1.SendUplinkRequest
 	3,  // 22: mgs.v1.ModemService.SendUplinks:input_type -> mgs.v1.SendUplinksRequest
 	6,  // 23: mgs.v1.ModemService.GetDeviceInfo:input_type -> mgs.v1.GetDeviceInfoRequest
@@ -1785,22 +1893,24 @@ var file_mgs_v1_modem_proto_depIdxs = []int32{
 	19, // 28: mgs.v1.ModemService.AddRequests:input_type -> mgs.v1.AddRequestsRequest
 	22, // 29: mgs.v1.ModemService.ListRequests:input_type -> mgs.v1.ListRequestsRequest
 	24, // 30: mgs.v1.ModemService.ClearRequests:input_type -> mgs.v1.ClearRequestsRequest
-	26, // 31: mgs.v1.ModemService.ClearLogs:input_type -> mgs.v1.ClearLogsRequest
-	28, // 32: mgs.v1.ModemService.WatchEvents:input_type -> mgs.v1.WatchEventsRequest
-	1,  // 33: mgs.v1.ModemService.SendUplink:output_type -> mgs.v1.SendUplinkResponse
-	5,  // 34: mgs.v1.ModemService.SendUplinks:output_type -> mgs.v1.SendUplinksResponse
-	8,  // 35: mgs.v1.ModemService.GetDeviceInfo:output_type -> mgs.v1.GetDeviceInfoResponse
-	11, // 36: mgs.v1.ModemService.ListDevices:output_type -> mgs.v1.ListDevicesResponse
-	13, // 37: mgs.v1.ModemService.DeleteDevices:output_type -> mgs.v1.DeleteDevicesResponse
-	16, // 38: mgs.v1.ModemService.SetPorts:output_type -> mgs.v1.SetPortsResponse
-	18, // 39: mgs.v1.ModemService.GetDefaultPorts:output_type -> mgs.v1.GetDefaultPortsResponse
-	21, // 40: mgs.v1.ModemService.AddRequests:output_type -> mgs.v1.AddRequestsResponse
-	23, // 41: mgs.v1.ModemService.ListRequests:output_type -> mgs.v1.ListRequestsResponse
-	25, // 42: mgs.v1.ModemService.ClearRequests:output_type -> mgs.v1.ClearRequestsResponse
-	27, // 43: mgs.v1.ModemService.ClearLogs:output_type -> mgs.v1.ClearLogsResponse
-	29, // 44: mgs.v1.ModemService.WatchEvents:output_type -> mgs.v1.WatchEventsResponse
-	33, // [33:45] is the sub-list for method output_type
-	21, // [21:33] is the sub-list for method input_type
+	26, // 31: mgs.v1.ModemService.SetAppSKey:input_type -> mgs.v1.SetAppSKeyRequest
+	28, // 32: mgs.v1.ModemService.ClearLogs:input_type -> mgs.v1.ClearLogsRequest
+	30, // 33: mgs.v1.ModemService.WatchEvents:input_type -> mgs.v1.WatchEventsRequest
+	1,  // 34: mgs.v1.ModemService.SendUplink:output_type -> mgs.v1.SendUplinkResponse
+	5,  // 35: mgs.v1.ModemService.SendUplinks:output_type -> mgs.v1.SendUplinksResponse
+	8,  // 36: mgs.v1.ModemService.GetDeviceInfo:output_type -> mgs.v1.GetDeviceInfoResponse
+	11, // 37: mgs.v1.ModemService.ListDevices:output_type -> mgs.v1.ListDevicesResponse
+	13, // 38: mgs.v1.ModemService.DeleteDevices:output_type -> mgs.v1.DeleteDevicesResponse
+	16, // 39: mgs.v1.ModemService.SetPorts:output_type -> mgs.v1.SetPortsResponse
+	18, // 40: mgs.v1.ModemService.GetDefaultPorts:output_type -> mgs.v1.GetDefaultPortsResponse
+	21, // 41: mgs.v1.ModemService.AddRequests:output_type -> mgs.v1.AddRequestsResponse
+	23, // 42: mgs.v1.ModemService.ListRequests:output_type -> mgs.v1.ListRequestsResponse
+	25, // 43: mgs.v1.ModemService.ClearRequests:output_type -> mgs.v1.ClearRequestsResponse
+	27, // 44: mgs.v1.ModemService.SetAppSKey:output_type -> mgs.v1.SetAppSKeyResponse
+	29, // 45: mgs.v1.ModemService.ClearLogs:output_type -> mgs.v1.ClearLogsResponse
+	31, // 46: mgs.v1.ModemService.WatchEvents:output_type -> mgs.v1.WatchEventsResponse
+	34, // [34:47] is the sub-list for method output_type
+	21, // [21:34] is the sub-list for method input_type
 	21, // [21:21] is the sub-list for extension type_name
 	21, // [21:21] is the sub-list for extension extendee
 	0,  // [0:21] is the sub-list for field type_name
@@ -1818,7 +1928,7 @@ func file_mgs_v1_modem_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mgs_v1_modem_proto_rawDesc), len(file_mgs_v1_modem_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

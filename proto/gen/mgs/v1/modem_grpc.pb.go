@@ -29,6 +29,7 @@ const (
 	ModemService_AddRequests_FullMethodName     = "/mgs.v1.ModemService/AddRequests"
 	ModemService_ListRequests_FullMethodName    = "/mgs.v1.ModemService/ListRequests"
 	ModemService_ClearRequests_FullMethodName   = "/mgs.v1.ModemService/ClearRequests"
+	ModemService_SetAppSKey_FullMethodName      = "/mgs.v1.ModemService/SetAppSKey"
 	ModemService_ClearLogs_FullMethodName       = "/mgs.v1.ModemService/ClearLogs"
 	ModemService_WatchEvents_FullMethodName     = "/mgs.v1.ModemService/WatchEvents"
 )
@@ -61,6 +62,9 @@ type ModemServiceClient interface {
 	ListRequests(ctx context.Context, in *ListRequestsRequest, opts ...grpc.CallOption) (*ListRequestsResponse, error)
 	// ClearRequests removes pending requests (all, or the given ids).
 	ClearRequests(ctx context.Context, in *ClearRequestsRequest, opts ...grpc.CallOption) (*ClearRequestsResponse, error)
+	// SetAppSKey stores (or, when empty, removes) the LoRaWAN AppSKey of
+	// devices, used to decrypt encrypted file uploads. Keys are never returned.
+	SetAppSKey(ctx context.Context, in *SetAppSKeyRequest, opts ...grpc.CallOption) (*SetAppSKeyResponse, error)
 	// ClearLogs empties the log of devices.
 	ClearLogs(ctx context.Context, in *ClearLogsRequest, opts ...grpc.CallOption) (*ClearLogsResponse, error)
 	// WatchEvents streams one event per processed uplink, for the given
@@ -176,6 +180,16 @@ func (c *modemServiceClient) ClearRequests(ctx context.Context, in *ClearRequest
 	return out, nil
 }
 
+func (c *modemServiceClient) SetAppSKey(ctx context.Context, in *SetAppSKeyRequest, opts ...grpc.CallOption) (*SetAppSKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetAppSKeyResponse)
+	err := c.cc.Invoke(ctx, ModemService_SetAppSKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *modemServiceClient) ClearLogs(ctx context.Context, in *ClearLogsRequest, opts ...grpc.CallOption) (*ClearLogsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ClearLogsResponse)
@@ -233,6 +247,9 @@ type ModemServiceServer interface {
 	ListRequests(context.Context, *ListRequestsRequest) (*ListRequestsResponse, error)
 	// ClearRequests removes pending requests (all, or the given ids).
 	ClearRequests(context.Context, *ClearRequestsRequest) (*ClearRequestsResponse, error)
+	// SetAppSKey stores (or, when empty, removes) the LoRaWAN AppSKey of
+	// devices, used to decrypt encrypted file uploads. Keys are never returned.
+	SetAppSKey(context.Context, *SetAppSKeyRequest) (*SetAppSKeyResponse, error)
 	// ClearLogs empties the log of devices.
 	ClearLogs(context.Context, *ClearLogsRequest) (*ClearLogsResponse, error)
 	// WatchEvents streams one event per processed uplink, for the given
@@ -277,6 +294,9 @@ func (UnimplementedModemServiceServer) ListRequests(context.Context, *ListReques
 }
 func (UnimplementedModemServiceServer) ClearRequests(context.Context, *ClearRequestsRequest) (*ClearRequestsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ClearRequests not implemented")
+}
+func (UnimplementedModemServiceServer) SetAppSKey(context.Context, *SetAppSKeyRequest) (*SetAppSKeyResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetAppSKey not implemented")
 }
 func (UnimplementedModemServiceServer) ClearLogs(context.Context, *ClearLogsRequest) (*ClearLogsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ClearLogs not implemented")
@@ -485,6 +505,24 @@ func _ModemService_ClearRequests_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ModemService_SetAppSKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetAppSKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModemServiceServer).SetAppSKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModemService_SetAppSKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModemServiceServer).SetAppSKey(ctx, req.(*SetAppSKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ModemService_ClearLogs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ClearLogsRequest)
 	if err := dec(in); err != nil {
@@ -560,6 +598,10 @@ var ModemService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ClearRequests",
 			Handler:    _ModemService_ClearRequests_Handler,
+		},
+		{
+			MethodName: "SetAppSKey",
+			Handler:    _ModemService_SetAppSKey_Handler,
 		},
 		{
 			MethodName: "ClearLogs",

@@ -2179,7 +2179,9 @@ type DeviceInfo struct {
 	// Position history, newest last.
 	Positions []*PositionSolution `protobuf:"bytes,9,rep,name=positions,proto3" json:"positions,omitempty"`
 	// Number of uplinks processed for this device.
-	UplinkCount   uint64 `protobuf:"varint,10,opt,name=uplink_count,json=uplinkCount,proto3" json:"uplink_count,omitempty"`
+	UplinkCount uint64 `protobuf:"varint,10,opt,name=uplink_count,json=uplinkCount,proto3" json:"uplink_count,omitempty"`
+	// Whether an AppSKey is configured (the key itself is never returned).
+	HasAppskey    bool `protobuf:"varint,11,opt,name=has_appskey,json=hasAppskey,proto3" json:"has_appskey,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2282,6 +2284,13 @@ func (x *DeviceInfo) GetUplinkCount() uint64 {
 		return x.UplinkCount
 	}
 	return 0
+}
+
+func (x *DeviceInfo) GetHasAppskey() bool {
+	if x != nil {
+		return x.HasAppskey
+	}
+	return false
 }
 
 var File_mgs_v1_objects_proto protoreflect.FileDescriptor
@@ -2477,7 +2486,7 @@ const file_mgs_v1_objects_proto_rawDesc = "" +
 	"infoFields\x12B\n" +
 	"\x10pending_requests\x18\t \x01(\v2\x17.mgs.v1.PendingRequestsR\x0fpendingRequests\x125\n" +
 	"\flog_messages\x18\n" +
-	" \x03(\v2\x12.mgs.v1.LogMessageR\vlogMessages\"\x88\x04\n" +
+	" \x03(\v2\x12.mgs.v1.LogMessageR\vlogMessages\"\xa9\x04\n" +
 	"\n" +
 	"DeviceInfo\x12\x16\n" +
 	"\x06deveui\x18\x01 \x01(\tR\x06deveui\x12&\n" +
@@ -2492,7 +2501,9 @@ const file_mgs_v1_objects_proto_rawDesc = "" +
 	"lastUplink\x126\n" +
 	"\tpositions\x18\t \x03(\v2\x18.mgs.v1.PositionSolutionR\tpositions\x12!\n" +
 	"\fuplink_count\x18\n" +
-	" \x01(\x04R\vuplinkCountB\x86\x01\n" +
+	" \x01(\x04R\vuplinkCount\x12\x1f\n" +
+	"\vhas_appskey\x18\v \x01(\bR\n" +
+	"hasAppskeyB\x86\x01\n" +
 	"\n" +
 	"com.mgs.v1B\fObjectsProtoP\x01Z1github.com/openmgs/openmgs/proto/gen/mgs/v1;mgsv1\xa2\x02\x03MXX\xaa\x02\x06Mgs.V1\xca\x02\x06Mgs\\V1\xe2\x02\x12Mgs\\V1\\GPBMetadata\xea\x02\aMgs::V1b\x06proto3"
 

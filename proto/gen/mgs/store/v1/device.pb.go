@@ -985,7 +985,10 @@ type Device struct {
 	Created       float64                `protobuf:"fixed64,15,opt,name=created,proto3" json:"created,omitempty"`
 	// Opaque per-protocol session state (upload, stream, ...), owned by the
 	// package that wrote it.
-	Sessions      map[string][]byte `protobuf:"bytes,16,rep,name=sessions,proto3" json:"sessions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Sessions map[string][]byte `protobuf:"bytes,16,rep,name=sessions,proto3" json:"sessions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// LoRaWAN AppSKey (16 bytes) for decrypting encrypted uploads; empty when
+	// not configured. Never served or logged.
+	AppSKey       []byte `protobuf:"bytes,17,opt,name=app_s_key,json=appSKey,proto3" json:"app_s_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1132,6 +1135,13 @@ func (x *Device) GetSessions() map[string][]byte {
 	return nil
 }
 
+func (x *Device) GetAppSKey() []byte {
+	if x != nil {
+		return x.AppSKey
+	}
+	return nil
+}
+
 var File_mgs_store_v1_device_proto protoreflect.FileDescriptor
 
 const file_mgs_store_v1_device_proto_rawDesc = "" +
@@ -1237,7 +1247,7 @@ const file_mgs_store_v1_device_proto_rawDesc = "" +
 	"\x15_gnss_assist_altitude\"6\n" +
 	"\x06Dnlink\x12\x12\n" +
 	"\x04port\x18\x01 \x01(\rR\x04port\x12\x18\n" +
-	"\apayload\x18\x02 \x01(\fR\apayload\"\x82\x06\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload\"\x9e\x06\n" +
 	"\x06Device\x12\x10\n" +
 	"\x03eui\x18\x01 \x01(\fR\x03eui\x12)\n" +
 	"\x05ports\x18\x02 \x01(\v2\x13.mgs.store.v1.PortsR\x05ports\x12,\n" +
@@ -1257,7 +1267,8 @@ const file_mgs_store_v1_device_proto_rawDesc = "" +
 	"lastDnlink\x12!\n" +
 	"\fuplink_count\x18\x0e \x01(\x04R\vuplinkCount\x12\x18\n" +
 	"\acreated\x18\x0f \x01(\x01R\acreated\x12>\n" +
-	"\bsessions\x18\x10 \x03(\v2\".mgs.store.v1.Device.SessionsEntryR\bsessions\x1a;\n" +
+	"\bsessions\x18\x10 \x03(\v2\".mgs.store.v1.Device.SessionsEntryR\bsessions\x12\x1a\n" +
+	"\tapp_s_key\x18\x11 \x01(\fR\aappSKey\x1a;\n" +
 	"\rSessionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01B\xac\x01\n" +
