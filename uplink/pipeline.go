@@ -186,6 +186,7 @@ func (p *Pipeline) DefaultStages() []Stage {
 		{"session", p.session},
 		{"decode_dm", p.decodeDM},
 		{"upload", p.upload},
+		{"stream", p.streamStage},
 		{"alc_sync", p.alcSync},
 		{"protocols", p.protocols},
 		{"fulfil", p.fulfil},
@@ -400,14 +401,10 @@ func (p *Pipeline) protocols(_ context.Context, s *State) error {
 			return nil
 		}
 		switch {
-		case u.Present.Has(modemproto.TagStream):
-			unavailable("stream frame")
 		case u.Present.Has(modemproto.TagDebugResponse), u.Present.Has(modemproto.TagGNSSLoc), u.Present.Has(modemproto.TagWiFiLoc):
 			tag, _, _ := u.VariableField()
 			s.Log(store.LevelWarning, "DM %s message: its content format is not published; ignored", tag)
 		}
-	case ProtoStream:
-		unavailable("stream frame")
 	case ProtoGNSS, ProtoGNSSNG:
 		unavailable("GNSS scan")
 	case ProtoWiFi:

@@ -10,6 +10,7 @@ import (
 	"github.com/openmgs/openmgs/internal/lora"
 	"github.com/openmgs/openmgs/modemproto"
 	"github.com/openmgs/openmgs/store"
+	"github.com/openmgs/openmgs/stream"
 )
 
 // ParseRequest builds a typed request from LoRa Cloud's REQUEST JSON: the
@@ -123,6 +124,27 @@ func ParseRequest(typ string, param any) (store.Request, error) {
 			return r, err
 		}
 		r.SID, r.Sctr = uint8(sid), uint8(sctr)
+	case store.RequestStream:
+		if m, ok := param.(map[string]any); ok {
+			b, err := streamCommand(m)
+			if err != nil {
+				return r, err
+			}
+			r.Data = b
+			break
+		}
+		s, ok := param.(string)
+		if !ok {
+			return r, invalid("param", "STREAM needs {\"sinfo\", \"ackwl\", \"wl\", \"rr\", \"pctxintv\"} or the SCMD as hex")
+		}
+		b, err := hex.DecodeString(s)
+		if err != nil || len(b) != 4 {
+			return r, invalid("param", "STREAM: the SCMD is 4 bytes of hex")
+		}
+		if _, err := stream.DecodeCommand(b); err != nil {
+			return r, invalid("param", "STREAM: %v", err)
+		}
+		r.Data = b
 	case store.RequestALCSync:
 		if m, ok := param.(map[string]any); ok {
 			b, err := alcCommands(m)
@@ -133,7 +155,7 @@ func ParseRequest(typ string, param any) (store.Request, error) {
 			break
 		}
 		fallthrough
-	case store.RequestFUOTA, store.RequestStream:
+	case store.RequestFUOTA:
 		s, ok := param.(string)
 		if !ok || s == "" {
 			return r, invalid("param", "%s needs a hex string", t)
@@ -144,9 +166,6 @@ func ParseRequest(typ string, param any) (store.Request, error) {
 		}
 		if len(b) > 240 {
 			return r, invalid("param", "%s: %d bytes is more than a downlink can carry", t, len(b))
-		}
-		if t == store.RequestStream && len(b) != 4 {
-			return r, invalid("param", "STREAM: the SCMD is 4 bytes, got %d", len(b))
 		}
 		r.Data = b
 	case "":
@@ -159,6 +178,53 @@ func ParseRequest(typ string, param any) (store.Request, error) {
 		return r, invalid("param", "%v", err)
 	}
 	return r, nil
+}
+
+// streamCommand builds a ROSE SCMD from {"sinfo": true, "ackwl": WL,
+// "wl": WL, "rr": percent, "pctxintv": frames}.
+func streamCommand(m map[string]any) ([]byte, error) {
+	var c stream.Command
+	for k, v := range m {
+		switch k {
+		case "sinfo":
+			b, ok := v.(bool)
+			if !ok {
+				return nil, invalid("param.sinfo", "must be a boolean")
+			}
+			c.SInfoRequest = b
+		case "ackwl", "wl":
+			n, err := uintParam("param."+k, v, 1024)
+			if err != nil {
+				return nil, err
+			}
+			c.WL = int(n)
+			c.AckWL, c.UpdateWL = k == "ackwl", k == "wl"
+		case "rr":
+			n, err := uintParam("param.rr", v, 255)
+			if err != nil {
+				return nil, err
+			}
+			c.RR, c.UpdateRR = uint8(n), true
+		case "pctxintv":
+			n, err := uintParam("param.pctxintv", v, 255)
+			if err != nil {
+				return nil, err
+			}
+			c.PCTXInterval, c.UpdatePCTXInterval = uint8(n), true
+		default:
+			return nil, invalid("param."+k, "unknown STREAM field (sinfo, ackwl, wl, rr, pctxintv)")
+		}
+	}
+	if _, ok := m["ackwl"]; ok {
+		if _, both := m["wl"]; both {
+			return nil, invalid("param", "STREAM: ackwl and wl exclude each other")
+		}
+	}
+	b, err := c.AppendBinary(nil)
+	if err != nil {
+		return nil, invalid("param", "STREAM: %v", err)
+	}
+	return b, nil
 }
 
 // alcCommands builds ALCSync downlink commands from
