@@ -1,0 +1,24 @@
+// Package everynet connects OpenMGS to an Everynet network server through
+// its Data API, a WebSocket carrying JSON messages (everynet.md).
+//
+// Every message is {"type", "meta", "params"}; meta.packet_hash correlates
+// a downlink_request with its downlink_response and is the
+// de-duplication key. The connector maps:
+//
+//	uplink            → Handler.Handle, msgtype updf: counter_up → fcnt, port,
+//	                    base64 payload → bytes, radio.freq MHz → freq Hz,
+//	                    datr / modulation SF+BW → dr (DataRatePlan), rx_time → timestamp
+//	join_request      → Handler.Handle, msgtype joining (also info "Join request accepted")
+//	downlink_request  → downlink_response {meta copied, port, base64 payload,
+//	                    counter_down echoed} with the device's pending downlink
+//	downlink          → the pending downlink it reports is cleared
+//	status_response, location, error, warning, info → logged against the device
+//
+// One goroutine reads, one writes (gorilla/websocket allows one concurrent
+// writer); each device's messages are handled in order by a per-device
+// worker, so a slow pipeline call for one device does not delay another
+// device's downlink answer. Dropped connections are re-established with
+// jittered exponential backoff, asking for history from shortly before
+// the last message received (from_unixtime); replayed messages already
+// seen are dropped by (type, packet_hash).
+package everynet
