@@ -57,23 +57,26 @@ func BenchmarkDecoder51Loss0(b *testing.B)   { benchmarkDecoder(b, 51, 0) }
 
 // Steady-state serialised size, sampled every frame.
 func BenchmarkMarshalState(b *testing.B) {
-	s := makeBenchStream(b, 51, 0.10)
-	for _, depth := range []int{-1, DefaultReorderDepth} {
-		d := NewDecoderConfig(Config{ReorderDepth: depth})
-		var sum, n, mx int
-		for i, f := range s.frames {
-			if _, _, err := d.Add(f.fcnt, f.b); err != nil {
-				b.Fatal(err)
+	for _, maxLen := range []int{51, 242} {
+		s := makeBenchStream(b, maxLen, 0.10)
+		for _, depth := range []int{-1, DefaultReorderDepth} {
+			d := NewDecoderConfig(Config{ReorderDepth: depth})
+			var sum, n, mx int
+			for i, f := range s.frames {
+				if _, _, err := d.Add(f.fcnt, f.b); err != nil {
+					b.Fatal(err)
+				}
+				if i > 50 {
+					blob, _ := d.MarshalBinary()
+					sum += len(blob)
+					n++
+					mx = max(mx, len(blob))
+				}
 			}
-			if i > 50 {
-				blob, _ := d.MarshalBinary()
-				sum += len(blob)
-				n++
-				mx = max(mx, len(blob))
-			}
+			b.Logf("frames %d B, reorder depth %d: mean state %d B, max %d B", maxLen, max(depth, 0), sum/n, mx)
 		}
-		b.Logf("reorder depth %d: mean state %d B, max %d B", max(depth, 0), sum/n, mx)
 	}
+	s := makeBenchStream(b, 51, 0.10)
 	d := NewDecoder()
 	for _, f := range s.frames[:len(s.frames)/2] {
 		d.Add(f.fcnt, f.b)

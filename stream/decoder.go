@@ -48,12 +48,15 @@ type pendingRed struct {
 // can deliver or cover it: below (highest SOFF seen) - WL, and below the window of any frame that
 // is missing within the last ReorderDepth frame counters.
 //
-// Records are de-framed in stream order from the known prefix. Inside an encoded record the byte
-// 0xA0 occurs only as the terminator (chain bytes hold 0xA0 + a distance of 1..255, never 0xA0),
-// so after a lost octet the decoder skips to the next known 0xA0 and resumes at the first
-// non-0xA0 octet after it, which is provably a record header. The record that contains the lost
-// octet and, when the loss ends exactly at a record boundary, the record right after it are
-// dropped.
+// Records are de-framed in stream order from the known prefix; a record is reported once all its
+// octets are known, so records behind a pending octet wait until it is recovered or declared
+// lost. Inside an encoded record the byte 0xA0 occurs only as the terminator (chain bytes hold
+// 0xA0 + a distance of 1..255, never 0xA0), so every 0xA0 in the stream is a terminator or
+// padding. After a lost octet the decoder therefore skips to the next known 0xA0 and resumes at
+// the first non-0xA0 octet after it, which is provably a record header. Dropped are the records
+// overlapping the lost octets and, when the loss ends exactly at a record boundary, the record
+// right after it (its header cannot be told from data). Frames are never trusted to be aligned
+// to records.
 //
 // A Decoder is not safe for concurrent use.
 type Decoder struct {
@@ -62,6 +65,10 @@ type Decoder struct {
 	wl      int
 	rr, pci uint8
 	ackWL   bool
+	// paramFcnt is the counter of the frame that last set WL (PCTX or SINFO), so that a late
+	// frame cannot roll the parameters back.
+	paramFcnt uint32
+	haveParam bool
 
 	haveFcnt  bool
 	fcntStart uint32
@@ -224,11 +231,13 @@ func (d *Decoder) noteFcnt(fcnt uint32, end int64) {
 	}
 }
 
-func (d *Decoder) setWL(wl int) {
-	if wl != d.wl {
-		d.wl = wl
-		d.sel.reset(wl)
-	}
+// newer reports whether a frame with counter fcnt may update the stream parameters.
+func (d *Decoder) newer(fcnt uint32) bool {
+	return !d.haveParam || int32(fcnt-d.paramFcnt) >= 0
+}
+
+func (d *Decoder) setParam(fcnt uint32, wl int) {
+	d.wl, d.paramFcnt, d.haveParam = wl, fcnt, true
 }
 
 func (d *Decoder) sync() {
@@ -239,14 +248,16 @@ func (d *Decoder) sync() {
 	bl := d.backlog
 	d.backlog = nil
 	for _, p := range bl {
-		d.addRed(p.fcnt, p.soff, p.red)
+		d.addRed(p.fcnt, p.soff, p.red, d.wl)
 	}
 }
 
 func (d *Decoder) addSInfo(fcnt uint32, si *SInfo) {
-	d.setWL(si.WL)
-	d.rr, d.pci = si.RR, si.PCTXInterval
-	d.ackWL = si.RQAWL
+	if d.newer(fcnt) {
+		d.setParam(fcnt, si.WL)
+		d.rr, d.pci = si.RR, si.PCTXInterval
+		d.ackWL = si.RQAWL
+	}
 	soff := int64(si.Offset)
 	d.extend(soff) // octets [end, SOFF) were sent and not received
 	d.sync()
@@ -254,11 +265,17 @@ func (d *Decoder) addSInfo(fcnt uint32, si *SInfo) {
 }
 
 func (d *Decoder) addSData(fcnt uint32, f *rawSData) {
-	d.ackWL = false
+	if d.ackWL && int32(fcnt-d.paramFcnt) > 0 {
+		d.ackWL = false // SDATA after the SINFO: the device got the acknowledgement
+	}
 	var s int64
+	wl := d.wl
 	if f.pctx {
 		s = int64(f.soffh)<<16 | int64(f.soffl)
-		d.setWL(f.wl)
+		wl = f.wl // the frame's own redundancy always uses its own WL
+		if d.newer(fcnt) {
+			d.setParam(fcnt, wl)
+		}
 	} else {
 		s = d.resolve(f.soffl)
 	}
@@ -267,7 +284,7 @@ func (d *Decoder) addSData(fcnt uint32, f *rawSData) {
 		d.sync()
 	}
 	if d.synced {
-		d.addRed(fcnt, s, f.red)
+		d.addRed(fcnt, s, f.red, wl)
 	} else if len(f.red) > 0 {
 		d.backlog = append(d.backlog, pendingRed{fcnt: fcnt, soff: s, red: append([]byte(nil), f.red...)})
 		if len(d.backlog) > maxBacklog {
@@ -363,11 +380,14 @@ func (d *Decoder) fastForward(to int64) {
 }
 
 // addRed turns the redundancy octets of one frame into equations.
-func (d *Decoder) addRed(fcnt uint32, s int64, red []byte) {
+func (d *Decoder) addRed(fcnt uint32, s int64, red []byte, w int) {
 	if len(red) == 0 {
 		return
 	}
-	wl := int64(d.wl)
+	if int(d.sel.wl) != w {
+		d.sel.reset(w)
+	}
+	wl := int64(w)
 	ws := s - wl
 	from := max(ws, 0)
 	if from < d.floor || s > d.end {

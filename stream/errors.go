@@ -3,6 +3,7 @@ package stream
 import (
 	"errors"
 	"strconv"
+	"strings"
 )
 
 // Sentinel errors. Decoding errors are wrapped in a *DecodeError naming the field.
@@ -35,7 +36,7 @@ type DecodeError struct {
 }
 
 func (e *DecodeError) Error() string {
-	return "stream: decode " + e.Field + " at byte " + strconv.Itoa(e.Offset) + ": " + e.Err.Error()
+	return "stream: " + e.Field + " at byte " + strconv.Itoa(e.Offset) + ": " + strings.TrimPrefix(e.Err.Error(), "stream: ")
 }
 
 func (e *DecodeError) Unwrap() error { return e.Err }

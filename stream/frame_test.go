@@ -237,3 +237,10 @@ func TestRecordEncoding(t *testing.T) {
 		t.Errorf("records (-want +got):\n%s", diff)
 	}
 }
+
+func TestDecodeErrorMessage(t *testing.T) {
+	_, err := ParseFrame([]byte{0x7F, 0, 0})
+	if got := err.Error(); got != "stream: SHDR at byte 0: reserved value" {
+		t.Errorf("message %q", got)
+	}
+}

@@ -13,6 +13,7 @@ const (
 	stInSync   = 1 << 1
 	stAckWL    = 1 << 2
 	stHaveFcnt = 1 << 3
+	stHaveParm = 1 << 4
 )
 
 // MarshalBinary serialises the decoder state (version 1). Only what later frames can still use
@@ -35,10 +36,16 @@ func (d *Decoder) MarshalBinary() ([]byte, error) {
 	if d.haveFcnt {
 		flags |= stHaveFcnt
 	}
+	if d.haveParam {
+		flags |= stHaveParm
+	}
 	b = append(b, stateVersion, flags)
 	b = binary.AppendUvarint(b, uint64(d.reorder))
 	b = binary.AppendUvarint(b, uint64(d.wl))
 	b = append(b, d.rr, d.pci)
+	if d.haveParam {
+		b = binary.AppendUvarint(b, uint64(d.paramFcnt))
+	}
 	if d.haveFcnt {
 		b = binary.AppendUvarint(b, uint64(d.fcntStart))
 		b = binary.AppendUvarint(b, uint64(d.fcntMax))
@@ -189,7 +196,7 @@ func UnmarshalDecoder(b []byte) (*Decoder, error) {
 		return nil, decErr("version", 0, ErrState)
 	}
 	flags := b[1]
-	if flags&^(stSynced|stInSync|stAckWL|stHaveFcnt) != 0 {
+	if flags&^(stSynced|stInSync|stAckWL|stHaveFcnt|stHaveParm) != 0 {
 		return nil, decErr("flags", 1, ErrState)
 	}
 	r := &stateReader{b: b, off: 2}
@@ -198,16 +205,20 @@ func UnmarshalDecoder(b []byte) (*Decoder, error) {
 	d.inSync = flags&stInSync != 0
 	d.ackWL = flags&stAckWL != 0
 	d.haveFcnt = flags&stHaveFcnt != 0
+	d.haveParam = flags&stHaveParm != 0
 	d.reorder = int(r.uvarint("reorder", MaxReorderDepth))
 	wl := int(r.uvarint("wl", MaxWL))
 	if _, err := EncodeWL(wl); r.err == nil && err != nil {
 		r.fail("wl")
 	}
 	rrpci := r.bytes("rr", 2)
+	if d.haveParam {
+		d.paramFcnt = uint32(r.uvarint("paramFcnt", 0xFFFFFFFF))
+	}
 	if r.err != nil {
 		return nil, r.err
 	}
-	d.setWL(wl)
+	d.wl = wl
 	d.rr, d.pci = rrpci[0], rrpci[1]
 
 	var ringMask uint64
@@ -306,6 +317,9 @@ func UnmarshalDecoder(b []byte) (*Decoder, error) {
 	d.active()
 	// Reduced row echelon form: a pivot column appears in its own row only.
 	for _, q := range d.rows {
+		if d.weight(q) < 2 {
+			return nil, decErr("rows", r.off, ErrState) // solved rows never stay in the system
+		}
 		pi := q.pivot - d.base
 		for w := range q.bits {
 			m := q.bits[w] & d.piv[w]

@@ -140,6 +140,7 @@ func TestSimNoLoss(t *testing.T) {
 func TestSimDropEachFrame(t *testing.T) {
 	c := simConfig{wl: 64, rr: 120, pci: 4, maxLen: 30, records: 40, minRec: 1, maxRec: 20, seed: 5, tail: true}
 	sent, frames := simStream(t, c)
+	withSys := 0
 	for i := range frames {
 		fs := append(append([]simFrame(nil), frames[:i]...), frames[i+1:]...)
 		res := runDecoder(t, NewDecoder(), fs)
@@ -148,6 +149,17 @@ func TestSimDropEachFrame(t *testing.T) {
 			t.Errorf("drop frame %d (fcnt %d, %d bytes): got %d/%d records, lost %d",
 				i, frames[i].fcnt, len(frames[i].b), len(res.records), len(sent), res.lost)
 		}
+		// Exactly the dropped systematic octets are recovered from redundancy.
+		nsys := int(frames[i].b[0] & 0x7F)
+		if st := res.dec.Status(); st.Recovered != uint64(nsys) || st.Inconsistent != 0 {
+			t.Errorf("drop frame %d: recovered %d of %d octets, status %+v", i, st.Recovered, nsys, st)
+		}
+		if nsys > 0 {
+			withSys++
+		}
+	}
+	if withSys < len(frames)/3 {
+		t.Errorf("only %d of %d frames carry systematic octets", withSys, len(frames))
 	}
 }
 

@@ -101,11 +101,13 @@ func TestVectorDecoder(t *testing.T) {
 		wantLost  int      // octets lost after all frames
 		flush     []Record // records completed by Flush
 		flushLost int
+		recovered uint64 // octets recovered from redundancy
 	}{
 		{name: "all", fcnts: []uint32{10, 11, 12}, want: wantRecords(t, 0, 1, 2, 3)},
-		{name: "reordered", fcnts: []uint32{10, 12, 11}, want: wantRecords(t, 0, 1, 2, 3)},
+		// Frame 12 first: offset 14 is recovered before frame 11 delivers it.
+		{name: "reordered", fcnts: []uint32{10, 12, 11}, want: wantRecords(t, 0, 1, 2, 3), recovered: 1},
 		// Offset 14 is in the set of redundancy octet 0 or 1 of frame 12, so it is recovered.
-		{name: "drop 11", fcnts: []uint32{10, 12}, want: wantRecords(t, 0, 1, 2, 3)},
+		{name: "drop 11", fcnts: []uint32{10, 12}, want: wantRecords(t, 0, 1, 2, 3), recovered: 1},
 		// Octets 15..28 never arrive; the third record stays incomplete, nothing is lost yet.
 		{name: "drop 12", fcnts: []uint32{10, 11}, want: wantRecords(t, 0, 1)},
 		// Without the context frame the WL is unknown: systematic octets are used, redundancy
@@ -138,6 +140,9 @@ func TestVectorDecoder(t *testing.T) {
 			}
 			if l != tc.flushLost {
 				t.Errorf("flush lost = %d, want %d", l, tc.flushLost)
+			}
+			if st := d.Status(); st.Recovered != tc.recovered || st.Inconsistent != 0 || st.WL != 16 && tc.name != "drop 10" {
+				t.Errorf("status %+v, want %d recovered", st, tc.recovered)
 			}
 		})
 	}
