@@ -2,53 +2,37 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
+	"errors"
 	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/openmgs/openmgs/auth"
+	mgsv1 "github.com/openmgs/openmgs/proto/gen/mgs/v1"
 )
 
-// Tokens checks API tokens in constant time. The zero value accepts
-// nothing; a nil *Tokens accepts everything (loopback-only deployments).
-type Tokens struct {
-	hashes [][32]byte
-}
-
-// NewTokens returns a checker for the given tokens (empty ones ignored).
-func NewTokens(tokens []string) *Tokens {
-	t := &Tokens{}
-	for _, tok := range tokens {
-		if tok = strings.TrimSpace(tok); tok != "" {
-			t.hashes = append(t.hashes, sha256.Sum256([]byte(tok)))
-		}
-	}
-	return t
-}
-
-// Len is the number of configured tokens.
-func (t *Tokens) Len() int {
-	if t == nil {
-		return 0
-	}
-	return len(t.hashes)
-}
-
-// Valid reports whether tok is one of the tokens. Comparing fixed-size
-// hashes keeps the time independent of the token and of where it differs.
-func (t *Tokens) Valid(tok string) bool {
-	if t == nil {
-		return true
-	}
-	h := sha256.Sum256([]byte(tok))
-	ok := 0
-	for i := range t.hashes {
-		ok |= subtle.ConstantTimeCompare(h[:], t.hashes[i][:])
-	}
-	return ok == 1
+// MethodCaps is the capability each gRPC method needs. Methods that are
+// neither listed nor exempt need admin.
+var MethodCaps = map[string]auth.Capability{
+	mgsv1.ModemService_SendUplink_FullMethodName:      auth.CapUplink,
+	mgsv1.ModemService_SendUplinks_FullMethodName:     auth.CapUplink,
+	mgsv1.ModemService_GetDeviceInfo_FullMethodName:   auth.CapRead,
+	mgsv1.ModemService_ListDevices_FullMethodName:     auth.CapRead,
+	mgsv1.ModemService_GetDefaultPorts_FullMethodName: auth.CapRead,
+	mgsv1.ModemService_ListRequests_FullMethodName:    auth.CapRead,
+	mgsv1.ModemService_WatchEvents_FullMethodName:     auth.CapRead,
+	mgsv1.ModemService_AddRequests_FullMethodName:     auth.CapRequests,
+	mgsv1.ModemService_ClearRequests_FullMethodName:   auth.CapRequests,
+	mgsv1.ModemService_DeleteDevices_FullMethodName:   auth.CapDevices,
+	mgsv1.ModemService_SetPorts_FullMethodName:        auth.CapDevices,
+	mgsv1.ModemService_ClearLogs_FullMethodName:       auth.CapDevices,
+	mgsv1.ModemService_SetAppSKey_FullMethodName:      auth.CapDevices,
+	mgsv1.TokenService_AddToken_FullMethodName:        auth.CapAdmin,
+	mgsv1.TokenService_ListTokens_FullMethodName:      auth.CapAdmin,
+	mgsv1.TokenService_RemoveToken_FullMethodName:     auth.CapAdmin,
 }
 
 // tokenFrom reads the token from "authorization" metadata: the raw token
@@ -71,32 +55,110 @@ func exempt(method string) bool {
 	return strings.HasPrefix(method, "/grpc.health.v1.Health/") || strings.HasPrefix(method, "/grpc.reflection.")
 }
 
-func (t *Tokens) check(ctx context.Context, method string) error {
-	if t == nil || exempt(method) {
-		return nil
+// authorize checks the call's token and capability and returns the context
+// carrying the principal.
+func authorize(ctx context.Context, a *auth.Authenticator, method string) (context.Context, error) {
+	if exempt(method) {
+		return ctx, nil
 	}
-	tok := tokenFrom(ctx)
-	if tok == "" {
+	p, err := a.Check(tokenFrom(ctx))
+	if err != nil {
+		return nil, AuthStatus(err)
+	}
+	need, ok := MethodCaps[method]
+	if !ok {
+		need = auth.CapAdmin
+	}
+	if err := p.Require(need); err != nil {
+		return nil, AuthStatus(err)
+	}
+	return auth.NewContext(ctx, p), nil
+}
+
+// AuthStatus maps the errors of package auth to gRPC statuses.
+func AuthStatus(err error) error {
+	var ie *auth.InputError
+	switch {
+	case errors.Is(err, auth.ErrMissing):
 		return status.Error(codes.Unauthenticated, "missing API token in the authorization metadata")
-	}
-	if !t.Valid(tok) {
+	case errors.Is(err, auth.ErrInvalid):
 		return status.Error(codes.Unauthenticated, "invalid API token")
+	case errors.Is(err, auth.ErrForbidden):
+		return status.Error(codes.PermissionDenied, strings.TrimPrefix(err.Error(), "auth: "))
+	case errors.As(err, &ie):
+		return status.Error(codes.InvalidArgument, ie.Error())
+	case errors.Is(err, auth.ErrNotFound):
+		return status.Error(codes.NotFound, strings.TrimPrefix(err.Error(), "auth: "))
+	case errors.Is(err, auth.ErrStatic), errors.Is(err, auth.ErrLastAdmin):
+		return status.Error(codes.FailedPrecondition, strings.TrimPrefix(err.Error(), "auth: "))
 	}
-	return nil
+	return Status(err)
 }
 
-// UnaryInterceptor checks the token of every unary call.
-func (t *Tokens) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	if err := t.check(ctx, info.FullMethod); err != nil {
-		return nil, err
+// unaryAuth checks the token of every unary call.
+func unaryAuth(a *auth.Authenticator) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		ctx, err := authorize(ctx, a, info.FullMethod)
+		if err != nil {
+			return nil, err
+		}
+		return h(ctx, req)
 	}
-	return h(ctx, req)
 }
 
-// StreamInterceptor checks the token of every streaming call.
-func (t *Tokens) StreamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	if err := t.check(ss.Context(), info.FullMethod); err != nil {
-		return err
+// streamAuth checks the token of every streaming call.
+func streamAuth(a *auth.Authenticator) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		ctx, err := authorize(ss.Context(), a, info.FullMethod)
+		if err != nil {
+			return err
+		}
+		return h(srv, &authStream{ServerStream: ss, ctx: ctx})
 	}
-	return h(srv, ss)
+}
+
+type authStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *authStream) Context() context.Context { return s.ctx }
+
+// TokenServer implements mgs.v1.TokenService over an Authenticator; the
+// HTTP API's token/* endpoints call the same Authenticator methods.
+type TokenServer struct {
+	mgsv1.UnimplementedTokenServiceServer
+	a *auth.Authenticator
+}
+
+// NewTokenServer returns the token service.
+func NewTokenServer(a *auth.Authenticator) *TokenServer { return &TokenServer{a: a} }
+
+// TokenInfoToPB converts a token description.
+func TokenInfoToPB(i auth.Info) *mgsv1.TokenInfo {
+	return &mgsv1.TokenInfo{Id: i.ID, Name: i.Name, Capabilities: i.Capabilities, Token: i.Token, Created: i.Created, Static: i.Static}
+}
+
+func (s *TokenServer) AddToken(ctx context.Context, req *mgsv1.AddTokenRequest) (*mgsv1.AddTokenResponse, error) {
+	i, err := s.a.Add(ctx, req.Name, req.Capabilities)
+	if err != nil {
+		return nil, AuthStatus(err)
+	}
+	return &mgsv1.AddTokenResponse{Token: TokenInfoToPB(i)}, nil
+}
+
+func (s *TokenServer) ListTokens(context.Context, *mgsv1.ListTokensRequest) (*mgsv1.ListTokensResponse, error) {
+	resp := &mgsv1.ListTokensResponse{}
+	for _, i := range s.a.List() {
+		resp.Tokens = append(resp.Tokens, TokenInfoToPB(i))
+	}
+	return resp, nil
+}
+
+func (s *TokenServer) RemoveToken(ctx context.Context, req *mgsv1.RemoveTokenRequest) (*mgsv1.RemoveTokenResponse, error) {
+	i, err := s.a.Remove(ctx, req.Token)
+	if err != nil {
+		return nil, AuthStatus(err)
+	}
+	return &mgsv1.RemoveTokenResponse{Token: TokenInfoToPB(i)}, nil
 }

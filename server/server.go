@@ -11,15 +11,17 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/openmgs/openmgs/auth"
 	mgsv1 "github.com/openmgs/openmgs/proto/gen/mgs/v1"
 	"github.com/openmgs/openmgs/uplink"
 )
 
 // Options configure the gRPC server.
 type Options struct {
-	// Tokens, when non-nil, are required on every call but health and
-	// reflection.
-	Tokens *Tokens
+	// Auth, when non-nil, checks the token and capability of every call
+	// but health and reflection (see MethodCaps) and serves TokenService.
+	// Nil accepts every call (tests, embedded use).
+	Auth   *auth.Authenticator
 	Logger *slog.Logger
 	// MaxRecvMsgSize bounds a request (default 4 MiB).
 	MaxRecvMsgSize int
@@ -49,13 +51,16 @@ func NewGRPC(p *uplink.Pipeline, o Options) *GRPC {
 		grpc.MaxRecvMsgSize(o.MaxRecvMsgSize),
 		grpc.MaxConcurrentStreams(o.MaxConcurrentStreams),
 	}
-	if o.Tokens != nil {
-		opts = append(opts, grpc.ChainUnaryInterceptor(o.Tokens.UnaryInterceptor), grpc.ChainStreamInterceptor(o.Tokens.StreamInterceptor))
+	if o.Auth != nil {
+		opts = append(opts, grpc.ChainUnaryInterceptor(unaryAuth(o.Auth)), grpc.ChainStreamInterceptor(streamAuth(o.Auth)))
 	}
 	opts = append(opts, o.ServerOptions...)
 	s := grpc.NewServer(opts...)
 	g := &GRPC{Server: s, Health: health.NewServer(), Modem: NewModem(p, o.Logger)}
 	mgsv1.RegisterModemServiceServer(s, g.Modem)
+	if o.Auth != nil {
+		mgsv1.RegisterTokenServiceServer(s, NewTokenServer(o.Auth))
+	}
 	healthpb.RegisterHealthServer(s, g.Health)
 	reflection.Register(s)
 	g.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)

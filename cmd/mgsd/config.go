@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/openmgs/openmgs/connector/everynet"
+
 	"flag"
 	"fmt"
 	"io"
@@ -16,6 +18,7 @@ import (
 type config struct {
 	DataDir   string
 	GRPCAddr  string
+	HTTPAddr  string // "" disables the HTTP API
 	Tokens    []string
 	LogLevel  slog.Level
 	LogFormat string
@@ -23,6 +26,9 @@ type config struct {
 	NoSync    bool
 
 	MaxLogs, MaxFiles, MaxStreamRecords, MaxPositions, MaxPendingRequests int
+
+	// Everynet holds one connector configuration per --everynet-url.
+	Everynet []everynet.Config
 }
 
 type option struct {
@@ -32,7 +38,8 @@ type option struct {
 var options = []option{
 	{"data", "MGS_DATA", "./mgs-data", "directory of the embedded database"},
 	{"grpc-addr", "MGS_GRPC_ADDR", "127.0.0.1:7070", "gRPC listen address"},
-	{"tokens", "MGS_TOKENS", "", "comma-separated API tokens; required to listen on a non-loopback address"},
+	{"http-addr", "MGS_HTTP_ADDR", "127.0.0.1:7071", "LoRa Cloud-compatible HTTP API listen address (empty: no HTTP API)"},
+	{"tokens", "MGS_TOKENS", "", "comma-separated static API tokens (admin); a token (static or stored) is required to listen on a non-loopback address"},
 	{"token-file", "MGS_TOKEN_FILE", "", "file with one API token per line (added to --tokens)"},
 	{"log-level", "MGS_LOG_LEVEL", "info", "log level: debug, info, warn, error"},
 	{"log-format", "MGS_LOG_FORMAT", "text", "log format: text or json"},
@@ -48,8 +55,9 @@ var options = []option{
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("mgsd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	vals := make(map[string]*string, len(options))
-	for _, o := range options {
+	all := append(append([]option(nil), options...), everynetOptions...)
+	vals := make(map[string]*string, len(all))
+	for _, o := range all {
 		def := o.def
 		if v := getenv(o.env); v != "" {
 			def = v
@@ -70,7 +78,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		fmt.Fprintf(stderr, "mgsd: unexpected argument %q\n", fs.Arg(0))
 		return nil, errUsage
 	}
-	c := &config{DataDir: *vals["data"], GRPCAddr: *vals["grpc-addr"], LogFormat: *vals["log-format"]}
+	c := &config{DataDir: *vals["data"], GRPCAddr: *vals["grpc-addr"], HTTPAddr: *vals["http-addr"], LogFormat: *vals["log-format"]}
 	for _, t := range strings.Split(*vals["tokens"], ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			c.Tokens = append(c.Tokens, t)
@@ -117,23 +125,56 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if c.DataDir == "" {
 		return nil, fmt.Errorf("data: must not be empty")
 	}
-	if err := checkListen("grpc-addr", c.GRPCAddr, len(c.Tokens) > 0); err != nil {
+	for _, a := range c.listeners() {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			return nil, fmt.Errorf("%s: %q is not host:port: %v", a.name, a.addr, err)
+		}
+	}
+	if c.GRPCAddr == "" {
+		return nil, fmt.Errorf("grpc-addr: must not be empty")
+	}
+	if c.Everynet, err = everynetConfig(vals); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// checkListen refuses a non-loopback listen address unless API tokens are
-// configured.
-func checkListen(name, addr string, haveTokens bool) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("%s: %q is not host:port: %v", name, addr, err)
+type listener struct{ name, addr string }
+
+// listeners are the configured listen addresses.
+func (c *config) listeners() []listener {
+	l := []listener{{"grpc-addr", c.GRPCAddr}}
+	if c.HTTPAddr != "" {
+		l = append(l, listener{"http-addr", c.HTTPAddr})
 	}
-	if haveTokens || isLoopback(host) {
+	return l
+}
+
+// loopbackOnly reports whether every listener is on a loopback address:
+// only then may the server run without tokens (accepting every request).
+func (c *config) loopbackOnly() bool {
+	for _, l := range c.listeners() {
+		host, _, err := net.SplitHostPort(l.addr)
+		if err != nil || !isLoopback(host) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkListen refuses non-loopback listen addresses unless an API token
+// (static or stored) exists.
+func (c *config) checkListen(haveTokens bool) error {
+	if haveTokens {
 		return nil
 	}
-	return fmt.Errorf("%s: refusing to listen on %q without API tokens (set --tokens or MGS_TOKENS, or use a loopback address)", name, addr)
+	for _, l := range c.listeners() {
+		host, _, _ := net.SplitHostPort(l.addr)
+		if !isLoopback(host) {
+			return fmt.Errorf("%s: refusing to listen on %q without API tokens (set --tokens or MGS_TOKENS, or add a token with 'mgsctl token add' while mgsd listens on loopback only)", l.name, l.addr)
+		}
+	}
+	return nil
 }
 
 func isLoopback(host string) bool {

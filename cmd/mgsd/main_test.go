@@ -238,7 +238,9 @@ func TestConfig(t *testing.T) {
 	if err != nil || c.DataDir != "/from/env" || c.GRPCAddr != "127.0.0.1:9001" {
 		t.Fatalf("precedence: %+v, %v", c, err)
 	}
-	if _, err := parseConfig([]string{"--grpc-addr", "0.0.0.0:7070"}, getenv, io.Discard); err == nil || !strings.Contains(err.Error(), "grpc-addr") {
+	// Stored tokens count too, so the rule is applied by run once the
+	// database is open (see TestListenRule).
+	if err := run(context.Background(), []string{"--data", t.TempDir(), "--grpc-addr", "0.0.0.0:7070"}, getenv, io.Discard, nil); err == nil || !strings.Contains(err.Error(), "grpc-addr") {
 		t.Fatalf("non-loopback without tokens: %v", err)
 	}
 	if _, err := parseConfig([]string{"--grpc-addr", "0.0.0.0:7070", "--tokens", "x"}, getenv, io.Discard); err != nil {
