@@ -128,7 +128,7 @@ func TestCapture(t *testing.T) {
 	note = append(append(note, obs.Token...), unhex(t, "c1 2a ff deadbeef")...)
 	d.send(note)
 	d.send(note) // a duplicate (same message ID) is dropped
-	eventually(t, "uplink", 2*time.Second, func() bool { return e.uplinks(eui) == 1 })
+	eventually(t, "uplink", 10*time.Second, func() bool { return e.uplinks(eui) == 1 })
 	time.Sleep(100 * time.Millisecond)
 	dev := e.device(eui)
 	// Framing: port byte 0xDE = 222, payload ADBEEF.
@@ -147,14 +147,14 @@ func TestCapture(t *testing.T) {
 	if ackm.Type != message.Acknowledgement || ackm.Code != codes.Empty || ackm.MessageID != 0x2867 || len(raw) != 4 {
 		t.Fatalf("ACK to a CON notification: %x", raw)
 	}
-	eventually(t, "second uplink", 2*time.Second, func() bool { return e.uplinks(eui) == 2 })
+	eventually(t, "second uplink", 10*time.Second, func() bool { return e.uplinks(eui) == 2 })
 
 	// TLV content format: resource 0 (opaque) carries the framed bytes.
 	tlv := lwm2m.AppendTLV(nil, []lwm2m.TLV{{Type: lwm2m.TLVResource, ID: 0, Value: []byte{0x0a, 0x02}}})
 	tm := []byte{0x50 | byte(len(obs.Token)), 0x45, 0x28, 0x68}
 	tm = append(append(tm, obs.Token...), 0xc2, 0x2d, 0x16, 0xff)
 	d.send(append(tm, tlv...))
-	eventually(t, "TLV uplink", 2*time.Second, func() bool { return e.uplinks(eui) == 3 })
+	eventually(t, "TLV uplink", 10*time.Second, func() bool { return e.uplinks(eui) == 3 })
 	if dev := e.device(eui); dev.LastUplink.Port != 10 || !bytes.Equal(dev.LastUplink.Payload, []byte{2}) {
 		t.Fatalf("TLV uplink %+v", dev.LastUplink)
 	}
@@ -163,7 +163,7 @@ func TestCapture(t *testing.T) {
 	wo := []byte{0x50 | byte(len(obs.Token)), 0x45, 0x28, 0x69}
 	wo = append(append(wo, obs.Token...), unhex(t, "61 05 61 2a ff 0b 03")...)
 	d.send(wo)
-	eventually(t, "uplink with Observe", 2*time.Second, func() bool { return e.uplinks(eui) == 4 })
+	eventually(t, "uplink with Observe", 10*time.Second, func() bool { return e.uplinks(eui) == 4 })
 	if dev := e.device(eui); dev.LastUplink.Port != 11 || !bytes.Equal(dev.LastUplink.Payload, []byte{3}) || dev.LastUplink.FCnt != 3 {
 		t.Fatalf("uplink with Observe %+v", dev.LastUplink)
 	}

@@ -58,7 +58,7 @@ func TestUplinkAndDownlink(t *testing.T) {
 	if err := m.Send([]byte{199, 0x03, 0x19}, false); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "first uplink", 2*time.Second, func() bool { return e.uplinks(eui) == 1 })
+	eventually(t, "first uplink", 10*time.Second, func() bool { return e.uplinks(eui) == 1 })
 	d := e.device(eui)
 	if !d.Info.Temp.Set || d.Info.Temp.Value != 25 || d.LastUplink.Port != 199 || d.LastUplink.FCnt != 0 ||
 		d.LastUplink.DnMTU != 511 {
@@ -132,7 +132,7 @@ func TestQueuedDeliveryAfterWakeUp(t *testing.T) {
 	if err := m.Send([]byte{10, 1}, false); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "uplink", 2*time.Second, func() bool { return e.uplinks(eui) == 1 })
+	eventually(t, "uplink", 10*time.Second, func() bool { return e.uplinks(eui) == 1 })
 	m.Sleep()
 	time.Sleep(450 * time.Millisecond) // past the awake window
 
@@ -202,7 +202,7 @@ func TestDeliveryFailures(t *testing.T) {
 	register(t, m, 3600, "UQ")
 	m.RefuseWrites(codes.MethodNotAllowed)
 	first := e.enqueue(eui, 1, "refused")
-	eventually(t, "failed", 2*time.Second, func() bool { return e.messages(eui)[0].State == outbox.Failed })
+	eventually(t, "failed", 10*time.Second, func() bool { return e.messages(eui)[0].State == outbox.Failed })
 	if ms := e.messages(eui); ms[0].ID != first.ID || !strings.Contains(ms[0].Error, "4.05") {
 		t.Fatalf("refused: %+v", ms[0])
 	}
@@ -256,7 +256,7 @@ func TestReRegistrationAndRebinding(t *testing.T) {
 	if err := m.Send([]byte{10, 1}, false); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "uplink after rebinding", 2*time.Second, func() bool { return e.uplinks(eui) == 1 })
+	eventually(t, "uplink after rebinding", 10*time.Second, func() bool { return e.uplinks(eui) == 1 })
 	r, _ := e.srv.Registration(eui)
 	if r.Addr == oldReg.Addr {
 		t.Fatalf("address not updated after rebinding: %s", r.Addr)
@@ -278,7 +278,7 @@ func TestReRegistrationAndRebinding(t *testing.T) {
 	if err := m.Send([]byte{10, 2}, false); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "uplink after re-registration", 2*time.Second, func() bool { return e.uplinks(eui) == 2 })
+	eventually(t, "uplink after re-registration", 10*time.Second, func() bool { return e.uplinks(eui) == 2 })
 	if e.srv.Status().Registers != 2 {
 		t.Fatalf("status %+v", e.srv.Status())
 	}
@@ -298,7 +298,7 @@ func TestExpiry(t *testing.T) {
 	if _, ok := e.srv.Registration(eui); !ok {
 		t.Fatal("the update did not extend the registration")
 	}
-	eventually(t, "expiry", 2*time.Second, func() bool { _, ok := e.srv.Registration(eui); return !ok })
+	eventually(t, "expiry", 10*time.Second, func() bool { _, ok := e.srv.Registration(eui); return !ok })
 	if code, _ := m.Update(); code != codes.NotFound {
 		t.Fatalf("update after expiry: %v, want 4.04", code)
 	}
@@ -324,7 +324,7 @@ func TestRestart(t *testing.T) {
 	if err := m.Send([]byte{10, 1}, false); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "uplink", 2*time.Second, func() bool { return e.uplinks(eui) == 1 })
+	eventually(t, "uplink", 10*time.Second, func() bool { return e.uplinks(eui) == 1 })
 	e.stop()
 
 	e2 := newEnv(t, envOpts{db: e.db})
@@ -335,7 +335,7 @@ func TestRestart(t *testing.T) {
 	if err := m.Send([]byte{10, 2}, false); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "uplink after restart", 2*time.Second, func() bool { return e2.uplinks(eui) == 2 })
+	eventually(t, "uplink after restart", 10*time.Second, func() bool { return e2.uplinks(eui) == 2 })
 	if d := e2.device(eui); d.LastUplink.FCnt != 1 {
 		t.Fatalf("frame counter after restart %d, want 1", d.LastUplink.FCnt)
 	}
@@ -355,7 +355,7 @@ func TestOpaqueDevice(t *testing.T) {
 	if err := m.Send([]byte{0x00, 0xff, 0x10}, false); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "uplink", 2*time.Second, func() bool { return e.uplinks(eui) == 1 })
+	eventually(t, "uplink", 10*time.Second, func() bool { return e.uplinks(eui) == 1 })
 	d := e.device(eui)
 	if d.LastUplink.Port != 9 || !bytes.Equal(d.LastUplink.Payload, []byte{0, 0xff, 0x10}) || d.LastUplink.DnMTU != 512 {
 		t.Fatalf("opaque uplink %+v", d.LastUplink)

@@ -33,6 +33,20 @@ var MethodCaps = map[string]auth.Capability{
 	mgsv1.TokenService_AddToken_FullMethodName:        auth.CapAdmin,
 	mgsv1.TokenService_ListTokens_FullMethodName:      auth.CapAdmin,
 	mgsv1.TokenService_RemoveToken_FullMethodName:     auth.CapAdmin,
+	mgsv1.OpsService_Backup_FullMethodName:            auth.CapAdmin,
+
+	// GeolocationService: orbit data is service-wide, managed like the
+	// default ports ("devices"), not with the token-minting "admin".
+	mgsv1.GeolocationService_SolveGnss_FullMethodName:      auth.CapUplink,
+	mgsv1.GeolocationService_GetOrbitStatus_FullMethodName: auth.CapRead,
+	mgsv1.GeolocationService_ImportOrbits_FullMethodName:   auth.CapDevices,
+
+	// Wi-Fi: the access-point database is service-wide data too.
+	mgsv1.GeolocationService_SolveWifi_FullMethodName:          auth.CapUplink,
+	mgsv1.GeolocationService_GetAccessPoints_FullMethodName:    auth.CapRead,
+	mgsv1.GeolocationService_ExportAccessPoints_FullMethodName: auth.CapRead,
+	mgsv1.GeolocationService_ImportAccessPoints_FullMethodName: auth.CapDevices,
+	mgsv1.GeolocationService_DeleteAccessPoints_FullMethodName: auth.CapDevices,
 }
 
 // tokenFrom reads the token from "authorization" metadata: the raw token
@@ -69,6 +83,7 @@ func authorize(ctx context.Context, a *auth.Authenticator, method string) (conte
 	if !ok {
 		need = auth.CapAdmin
 	}
+	setCallPrincipal(ctx, p)
 	if err := p.Require(need); err != nil {
 		return nil, AuthStatus(err)
 	}

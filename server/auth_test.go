@@ -22,7 +22,7 @@ import (
 )
 
 func TestEveryMethodHasACapability(t *testing.T) {
-	for _, sd := range []grpc.ServiceDesc{mgsv1.ModemService_ServiceDesc, mgsv1.TokenService_ServiceDesc} {
+	for _, sd := range []grpc.ServiceDesc{mgsv1.ModemService_ServiceDesc, mgsv1.TokenService_ServiceDesc, mgsv1.OpsService_ServiceDesc} {
 		var names []string
 		for _, m := range sd.Methods {
 			names = append(names, m.MethodName)

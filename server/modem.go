@@ -47,9 +47,9 @@ func NewModem(p *uplink.Pipeline, log *slog.Logger) *Modem {
 func (m *Modem) Pipeline() *uplink.Pipeline { return m.p }
 
 // fail maps err to a status, logging the detail of internal errors.
-func (m *Modem) fail(method string, err error) error {
+func (m *Modem) fail(ctx context.Context, method string, err error) error {
 	if isInternal(err) {
-		m.log.Error("request failed", "method", method, "err", err)
+		m.log.ErrorContext(ctx, "request failed", "method", method, "err", err)
 	}
 	return Status(err)
 }
@@ -65,7 +65,10 @@ func (m *Modem) SendUplink(ctx context.Context, req *mgsv1.SendUplinkRequest) (*
 	}
 	res, err := m.p.Handle(ctx, eui, msg)
 	if err != nil {
-		return nil, m.fail("SendUplink", err)
+		if isInternal(err) {
+			m.log.ErrorContext(ctx, "uplink failed", "dev_eui", eui, "msgtype", msg.Type.String(), "fcnt", msg.FCnt, "err", err)
+		}
+		return nil, Status(err)
 	}
 	return &mgsv1.SendUplinkResponse{Result: ResultToPB(res)}, nil
 }
@@ -128,7 +131,8 @@ func (m *Modem) SendUplinks(ctx context.Context, req *mgsv1.SendUplinksRequest) 
 				res, err := m.p.Handle(ctx, eui, items[i].msg)
 				if err != nil {
 					if isInternal(err) {
-						m.log.Error("uplink failed", "dev_eui", eui, "err", err)
+						m.log.ErrorContext(ctx, "uplink failed", "dev_eui", eui, "msgtype", items[i].msg.Type.String(),
+							"fcnt", items[i].msg.FCnt, "err", err)
 					}
 					r.Error = errorText(err)
 				} else {
@@ -177,7 +181,7 @@ func (m *Modem) GetDeviceInfo(ctx context.Context, req *mgsv1.GetDeviceInfoReque
 		}
 		if err != nil {
 			if !uplink.IsNotFound(err) {
-				return nil, m.fail("GetDeviceInfo", err)
+				return nil, m.fail(ctx, "GetDeviceInfo", err)
 			}
 			r.Error = "device " + e.String() + " not found"
 		}
@@ -204,7 +208,7 @@ func (m *Modem) ListDevices(ctx context.Context, req *mgsv1.ListDevicesRequest) 
 	}
 	devs, next, more, err := m.p.ListDevices(ctx, from, size)
 	if err != nil {
-		return nil, m.fail("ListDevices", err)
+		return nil, m.fail(ctx, "ListDevices", err)
 	}
 	resp := &mgsv1.ListDevicesResponse{}
 	for _, d := range devs {
@@ -233,7 +237,7 @@ func (m *Modem) DeleteDevices(ctx context.Context, req *mgsv1.DeleteDevicesReque
 		case uplink.IsNotFound(err):
 			resp.NotFound = append(resp.NotFound, e.String())
 		default:
-			return nil, m.fail("DeleteDevices", err)
+			return nil, m.fail(ctx, "DeleteDevices", err)
 		}
 	}
 	return resp, nil
@@ -248,7 +252,7 @@ func (m *Modem) SetPorts(ctx context.Context, req *mgsv1.SetPortsRequest) (*mgsv
 	if len(req.Deveuis) == 0 {
 		p, err := m.p.SetDefaultPorts(ctx, ports, req.ResetStreamport)
 		if err != nil {
-			return nil, m.fail("SetPorts", err)
+			return nil, m.fail(ctx, "SetPorts", err)
 		}
 		resp.DefaultFports = PortsToPB(p)
 		return resp, nil
@@ -262,7 +266,7 @@ func (m *Modem) SetPorts(ctx context.Context, req *mgsv1.SetPortsRequest) (*mgsv
 		p, err := m.p.SetPorts(ctx, e, ports, req.ResetStreamport)
 		if err != nil {
 			if !errors.Is(err, uplink.ErrInvalid) {
-				return nil, m.fail("SetPorts", err)
+				return nil, m.fail(ctx, "SetPorts", err)
 			}
 			if len(euis) == 1 {
 				return nil, Status(err)
@@ -279,7 +283,7 @@ func (m *Modem) SetPorts(ctx context.Context, req *mgsv1.SetPortsRequest) (*mgsv
 func (m *Modem) GetDefaultPorts(ctx context.Context, _ *mgsv1.GetDefaultPortsRequest) (*mgsv1.GetDefaultPortsResponse, error) {
 	p, err := m.p.DefaultPorts(ctx)
 	if err != nil {
-		return nil, m.fail("GetDefaultPorts", err)
+		return nil, m.fail(ctx, "GetDefaultPorts", err)
 	}
 	return &mgsv1.GetDefaultPortsResponse{Fports: PortsToPB(p)}, nil
 }
@@ -313,7 +317,7 @@ func (m *Modem) AddRequests(ctx context.Context, req *mgsv1.AddRequestsRequest) 
 		d, err := m.p.AddRequests(ctx, e, reqs, uint8(req.Upcount), uint8(req.Updelay))
 		if err != nil {
 			if !errors.Is(err, uplink.ErrLimit) {
-				return nil, m.fail("AddRequests", err)
+				return nil, m.fail(ctx, "AddRequests", err)
 			}
 			if len(euis) == 1 {
 				return nil, Status(err)
@@ -342,7 +346,7 @@ func (m *Modem) ListRequests(ctx context.Context, req *mgsv1.ListRequestsRequest
 		case uplink.IsNotFound(err):
 			r.Error = "device " + e.String() + " not found"
 		default:
-			return nil, m.fail("ListRequests", err)
+			return nil, m.fail(ctx, "ListRequests", err)
 		}
 		resp.Results = append(resp.Results, r)
 	}
@@ -369,7 +373,7 @@ func (m *Modem) ClearRequests(ctx context.Context, req *mgsv1.ClearRequestsReque
 			}
 			r.Error = errorText(err)
 		default:
-			return nil, m.fail("ClearRequests", err)
+			return nil, m.fail(ctx, "ClearRequests", err)
 		}
 		resp.Results = append(resp.Results, r)
 	}
@@ -393,7 +397,7 @@ func (m *Modem) SetAppSKey(ctx context.Context, req *mgsv1.SetAppSKeyRequest) (*
 	resp := &mgsv1.SetAppSKeyResponse{}
 	for _, e := range euis {
 		if err := m.p.SetAppSKey(ctx, e, key); err != nil {
-			return nil, m.fail("SetAppSKey", err)
+			return nil, m.fail(ctx, "SetAppSKey", err)
 		}
 		resp.Updated = append(resp.Updated, e.String())
 	}
@@ -413,7 +417,7 @@ func (m *Modem) ClearLogs(ctx context.Context, req *mgsv1.ClearLogsRequest) (*mg
 		case uplink.IsNotFound(err):
 			resp.NotFound = append(resp.NotFound, e.String())
 		default:
-			return nil, m.fail("ClearLogs", err)
+			return nil, m.fail(ctx, "ClearLogs", err)
 		}
 	}
 	return resp, nil

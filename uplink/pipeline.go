@@ -26,9 +26,14 @@ type Config struct {
 	// MaxAttempts bounds the read-compute-commit attempts of one uplink
 	// under conflicting concurrent writes (default 16).
 	MaxAttempts int
-	// Logger receives one Info line per uplink and Debug lines per stage;
-	// nil discards.
+	// Logger receives one Info line per uplink (dev_eui, msgtype, fcnt, …)
+	// and Debug lines on commit conflicts; nil discards. Lines are logged
+	// with the call's context, so a handler can add context values such as
+	// a request id.
 	Logger *slog.Logger
+	// Observer, when set, is told the duration of every stage and the
+	// outcome of every uplink (for metrics).
+	Observer Observer
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// ALCPort is the port of bare ALCSync messages (default 202; it is
@@ -37,6 +42,10 @@ type Config struct {
 	// ALCThreshold is the clock error, in seconds, from which an AppTimeReq
 	// is answered even when the device did not ask for an answer (default 2).
 	ALCThreshold int
+	// GNSS solves GNSS/GNSS-NG uplinks (gnss.go); nil: not available.
+	GNSS GNSSSolver
+	// WiFi solves Wi-Fi scans (wifi.go); nil: not available.
+	WiFi WiFiSolver
 }
 
 // DefaultConfig returns the defaults.
@@ -130,6 +139,41 @@ type Stage struct {
 	Run  func(ctx context.Context, s *State) error
 }
 
+// Observer receives timings from the pipeline. Its methods are called
+// synchronously on the uplink's goroutine, so they must be cheap and safe
+// for concurrent use.
+type Observer interface {
+	// StageDone reports one run of a stage. Besides the stages of
+	// DefaultStages, "load" (reading the device) and "commit" (the durable
+	// compare-and-swap) are reported; a conflicting commit runs the stages
+	// again, and each run is reported.
+	StageDone(stage string, d time.Duration)
+	// UplinkDone reports the outcome of one Handle call.
+	UplinkDone(o Outcome)
+}
+
+// Outcome is the result of one Handle call, for metrics.
+type Outcome struct {
+	// MsgType is the uplink's msgtype ("unknown" when it failed validation).
+	MsgType string
+	// Operation is the response's operation ("" when no response).
+	Operation string
+	// Result is one of the Result… constants.
+	Result string
+	// Attempts is the number of read-compute-commit runs (0 when the
+	// uplink was rejected before the first one).
+	Attempts int
+	Duration time.Duration
+}
+
+// Outcome results.
+const (
+	ResultOK        = "ok"        // committed
+	ResultDuplicate = "duplicate" // a repeat of the last uplink: answered, nothing stored
+	ResultInvalid   = "invalid"   // rejected by validation
+	ResultError     = "error"     // failed (store error, conflict retries exhausted, canceled)
+)
+
 // ErrStop ends the stage list early without an error.
 var ErrStop = errors.New("uplink: stop")
 
@@ -147,6 +191,8 @@ type Pipeline struct {
 	now      func() time.Time
 
 	defaultPorts atomic.Pointer[store.Ports]
+	inFlight     atomic.Int64
+	devLocks     deviceLocks
 }
 
 // New returns a pipeline over s. cfg zero fields take their defaults.
@@ -175,6 +221,9 @@ func New(s store.Store, cfg Config) *Pipeline {
 // Events returns the broker that publishes one event per committed uplink.
 func (p *Pipeline) Events() *Broker { return p.events }
 
+// InFlight returns the number of uplinks being processed right now.
+func (p *Pipeline) InFlight() int64 { return p.inFlight.Load() }
+
 // Config returns the effective configuration.
 func (p *Pipeline) Config() Config { return p.cfg }
 
@@ -189,6 +238,8 @@ func (p *Pipeline) DefaultStages() []Stage {
 		{"stream", p.streamStage},
 		{"alc_sync", p.alcSync},
 		{"protocols", p.protocols},
+		{"gnss", p.gnssStage},
+		{"wifi", p.wifiScan},
 		{"fulfil", p.fulfil},
 		{"plan_downlink", p.planDownlink},
 		{"record", p.record},
@@ -200,7 +251,17 @@ func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 // Handle processes one uplink of device eui and returns its response once
 // the device state it produced is durably committed.
 func (p *Pipeline) Handle(ctx context.Context, eui lora.EUI64, msg Message) (*Result, error) {
+	p.inFlight.Add(1)
+	defer p.inFlight.Add(-1)
+	obs := p.cfg.Observer
+	var t0 time.Time
+	if obs != nil {
+		t0 = time.Now()
+	}
 	if err := Validate(&msg); err != nil {
+		if obs != nil {
+			obs.UplinkDone(Outcome{MsgType: "unknown", Result: ResultInvalid, Duration: time.Since(t0)})
+		}
 		return nil, err
 	}
 	start := p.now()
@@ -209,28 +270,54 @@ func (p *Pipeline) Handle(ctx context.Context, eui lora.EUI64, msg Message) (*Re
 		msg.Timestamp = now
 	}
 	msg.Payload = bytes.Clone(msg.Payload)
-	defPorts, err := p.DefaultPorts(ctx)
-	if err != nil {
+	fail := func(attempts int, err error) (*Result, error) {
+		if obs != nil {
+			obs.UplinkDone(Outcome{MsgType: msg.Type.String(), Result: ResultError, Attempts: attempts, Duration: time.Since(t0)})
+		}
+		p.log.DebugContext(ctx, "uplink failed", "dev_eui", eui, "msgtype", msg.Type.String(), "fcnt", msg.FCnt, "attempts", attempts,
+			"err", err)
 		return nil, err
 	}
+	defPorts, err := p.DefaultPorts(ctx)
+	if err != nil {
+		return fail(0, err)
+	}
+	unlock := p.devLocks.lock(eui)
+	defer unlock()
 	for attempt := 1; ; attempt++ {
 		s, err := p.run(ctx, eui, &msg, defPorts, now)
 		if err != nil {
-			return nil, err
+			return fail(attempt, err)
 		}
 		if !s.Duplicate {
+			var tc time.Time
+			if obs != nil {
+				tc = time.Now()
+			}
 			err = p.devices.Commit(ctx, s.Dev)
+			if obs != nil {
+				obs.StageDone("commit", time.Since(tc))
+			}
 			if errors.Is(err, store.ErrConflict) && attempt < p.cfg.MaxAttempts {
-				p.log.Debug("commit conflict, retrying", "dev_eui", eui, "attempt", attempt)
+				p.log.DebugContext(ctx, "commit conflict, retrying", "dev_eui", eui, "msgtype", msg.Type.String(), "fcnt", msg.FCnt,
+					"attempt", attempt)
 				continue
 			}
 			if err != nil {
-				return nil, fmt.Errorf("commit device %s: %w", eui, err)
+				return fail(attempt, fmt.Errorf("commit device %s: %w", eui, err))
 			}
 		}
 		finish(s)
-		p.log.Info("uplink", "dev_eui", eui, "msgtype", msg.Type.String(), "fcnt", msg.FCnt, "port", msg.Port,
-			"operation", s.Result.Operation, "dnlink", s.Result.Dnlink != nil, "duration", p.now().Sub(start))
+		p.log.InfoContext(ctx, "uplink", "dev_eui", eui, "msgtype", msg.Type.String(), "fcnt", msg.FCnt, "port", msg.Port,
+			"operation", s.Result.Operation, "dnlink", s.Result.Dnlink != nil, "duplicate", s.Duplicate, "duration", p.now().Sub(start))
+		if obs != nil {
+			res := ResultOK
+			if s.Duplicate {
+				res = ResultDuplicate
+			}
+			obs.UplinkDone(Outcome{MsgType: msg.Type.String(), Operation: s.Result.Operation, Result: res, Attempts: attempt,
+				Duration: time.Since(t0)})
+		}
 		if !s.Duplicate {
 			p.events.Publish(Event{EUI: eui, Uplink: msg, Result: s.Result, Time: now})
 		}
@@ -240,9 +327,17 @@ func (p *Pipeline) Handle(ctx context.Context, eui lora.EUI64, msg Message) (*Re
 
 // run loads the device and runs the stages on a fresh State.
 func (p *Pipeline) run(ctx context.Context, eui lora.EUI64, msg *Message, defPorts store.Ports, now float64) (*State, error) {
+	obs := p.cfg.Observer
+	var t time.Time
+	if obs != nil {
+		t = time.Now()
+	}
 	dev, err := p.devices.Get(ctx, eui)
 	if errors.Is(err, store.ErrNotFound) {
 		dev, err = &store.Device{EUI: eui, Created: now}, nil
+	}
+	if obs != nil {
+		obs.StageDone("load", time.Since(t))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load device %s: %w", eui, err)
@@ -252,7 +347,14 @@ func (p *Pipeline) run(ctx context.Context, eui lora.EUI64, msg *Message, defPor
 		s.Ports = *dev.Ports
 	}
 	for _, st := range p.stages {
-		if err := st.Run(ctx, s); err != nil {
+		if obs != nil {
+			t = time.Now()
+		}
+		err := st.Run(ctx, s)
+		if obs != nil {
+			obs.StageDone(st.Name, time.Since(t))
+		}
+		if err != nil {
 			if errors.Is(err, ErrStop) {
 				break
 			}
@@ -406,9 +508,13 @@ func (p *Pipeline) protocols(_ context.Context, s *State) error {
 			s.Log(store.LevelWarning, "DM %s message: its content format is not published; ignored", tag)
 		}
 	case ProtoGNSS, ProtoGNSSNG:
-		unavailable("GNSS scan")
+		if p.cfg.GNSS == nil { // else the gnss stage handles it
+			unavailable("GNSS scan")
+		}
 	case ProtoWiFi:
-		unavailable("Wi-Fi scan")
+		if p.cfg.WiFi == nil { // else the wifi stage solves it
+			unavailable("Wi-Fi scan")
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@
 //	mgsbench --mode unary --concurrency 32 --devices 1000 --duration 10s
 //	mgsbench --mode batch --batch 128 --concurrency 4
 //	mgsbench --mode echo   # raw gRPC round trips (health Check): the transport limit
+//	mgsbench crash --kills 100 --devices 1000   # SIGKILL mgsd under load, restart, verify (crash.go)
 package main
 
 import (
@@ -67,6 +68,9 @@ func (r report) String() string {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "crash" {
+		return runCrash(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("mgsbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options

@@ -1,7 +1,9 @@
 // Command mgsctl is the OpenMGS command-line client. It calls the
 // ModemService gRPC API of mgsd: send uplinks as a network server would,
 // inspect and delete devices, queue modem requests, set protocol ports,
-// clear logs and watch processed uplinks.
+// clear logs and watch processed uplinks. It manages tokens, takes online
+// backups (OpsService), and its "db" commands verify, restore and compact
+// database files offline.
 //
 // Usage:
 //
@@ -59,6 +61,10 @@ func commands() []command {
 		{"logs", "clear device logs", runLogs},
 		{"watch", "stream processed uplinks until interrupted", runWatch},
 		{"token", "add, list and remove API tokens", runToken},
+		{"backup", "save an online snapshot of the database to a file", runBackup},
+		{"db", "offline database tools: verify, restore, compact", runDB},
+		{"gnss", "import GNSS orbit data, show its status, evaluate the solver", runGNSS},
+		{"wifi", "manage the Wi-Fi access-point database, evaluate the Wi-Fi solver", runWiFi},
 	}
 }
 
@@ -82,7 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func runEnv(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, addr: defaultAddr, token: getenv("MGS_TOKEN"),
-		output: "table", timeout: defaultTimeout}
+		output: "table", timeout: defaultTimeout, getenv: getenv}
 	if v := getenv("MGS_ADDR"); v != "" {
 		c.addr = v
 	}
@@ -95,6 +101,7 @@ func runEnv(ctx context.Context, args []string, getenv func(string) string, stdi
 type cli struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	getenv         func(string) string
 
 	addr, token, output string
 	timeout             time.Duration

@@ -407,6 +407,9 @@ func TestHelp(t *testing.T) {
 		{[]string{"requests", "add", "--help"}, []string{"usage: mgsctl requests add --deveui EUI", "-param JSON"}},
 		{[]string{"uplink", "send", "-h"}, []string{"usage: mgsctl uplink send", "-payload", "-dn-mtu", "Global flags:"}},
 		{[]string{"help", "watch"}, []string{"usage: mgsctl watch", "-count"}},
+		{[]string{"help", "backup"}, []string{"usage: mgsctl backup [--force] FILE", "-force"}},
+		{[]string{"db", "-h"}, []string{"verify ", "restore ", "compact "}},
+		{[]string{"db", "restore", "-h"}, []string{"usage: mgsctl db restore", "-data", "-force"}},
 	} {
 		var out, errb bytes.Buffer
 		code := runEnv(t.Context(), tc.args, func(string) string { return "" }, nil, &out, &errb)

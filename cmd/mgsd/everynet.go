@@ -11,6 +11,10 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/openmgs/openmgs/connector/everynet"
+	"github.com/openmgs/openmgs/internal/lora"
+	"github.com/openmgs/openmgs/internal/metrics"
+	"github.com/openmgs/openmgs/server"
+	"github.com/openmgs/openmgs/store"
 	"github.com/openmgs/openmgs/uplink"
 )
 
@@ -24,21 +28,21 @@ var everynetOptions = []option{
 }
 
 // everynetConfig builds one connector configuration per URL.
-func everynetConfig(vals map[string]*string) ([]everynet.Config, error) {
-	urls := splitList(*vals["everynet-url"])
-	tokens := splitList(*vals["everynet-token"])
+func everynetConfig(st *settings) ([]everynet.Config, error) {
+	urls := splitList(st.val["everynet-url"])
+	tokens := splitList(st.val["everynet-token"])
 	if len(urls) == 0 {
 		if len(tokens) > 0 {
-			return nil, fmt.Errorf("everynet-token: given without everynet-url")
+			return nil, st.errorf("everynet-token", "given without everynet-url")
 		}
 		return nil, nil
 	}
 	if len(tokens) > 1 && len(tokens) != len(urls) {
-		return nil, fmt.Errorf("everynet-token: %d tokens for %d URLs (give one, or one per URL)", len(tokens), len(urls))
+		return nil, st.errorf("everynet-token", "%d tokens for %d URLs (give one, or one per URL)", len(tokens), len(urls))
 	}
-	claim, err := parseBool("everynet-downlink-claim", *vals["everynet-downlink-claim"])
+	claim, err := parseBool(st.val["everynet-downlink-claim"])
 	if err != nil {
-		return nil, err
+		return nil, st.errorf("everynet-downlink-claim", "%q is not true or false", st.val["everynet-downlink-claim"])
 	}
 	names := map[string]int{}
 	var out []everynet.Config
@@ -52,7 +56,7 @@ func everynetConfig(vals map[string]*string) ([]everynet.Config, error) {
 			c.Token = tokens[i]
 		}
 		c.DownlinkClaim = claim
-		c.DataRatePlan = *vals["everynet-dr-plan"]
+		c.DataRatePlan = st.val["everynet-dr-plan"]
 		if pu, err := url.Parse(u); err == nil && pu.Host != "" {
 			c.Name = pu.Host
 		} else {
@@ -74,8 +78,7 @@ func everynetConfig(vals map[string]*string) ([]everynet.Config, error) {
 // until every connector has processed what it received after ctx ended.
 func startEverynet(ctx context.Context, cfgs []everynet.Config, pipe *uplink.Pipeline, health interface {
 	SetServingStatus(string, healthpb.HealthCheckResponse_ServingStatus)
-}, log *slog.Logger) (wait func(), err error) {
-	var conns []*everynet.Connector
+}, log *slog.Logger) (wait func(), conns []*everynet.Connector, err error) {
 	for i, c := range cfgs {
 		c.Logger = log.With("component", "everynet", "connection", c.Name)
 		c.OnStateChange = func(s everynet.Status) {
@@ -85,9 +88,9 @@ func startEverynet(ctx context.Context, cfgs []everynet.Config, pipe *uplink.Pip
 			}
 			health.SetServingStatus("everynet/"+s.Name, st)
 		}
-		conn, err := everynet.New(c, pipe)
+		conn, err := everynet.New(c, requestIDHandler{pipe})
 		if err != nil {
-			return nil, fmt.Errorf("everynet connection %d: %w", i+1, err)
+			return nil, nil, fmt.Errorf("everynet connection %d: %w", i+1, err)
 		}
 		health.SetServingStatus("everynet/"+c.Name, healthpb.HealthCheckResponse_NOT_SERVING)
 		conns = append(conns, conn)
@@ -102,7 +105,30 @@ func startEverynet(ctx context.Context, cfgs []everynet.Config, pipe *uplink.Pip
 			}
 		}()
 	}
-	return wg.Wait, nil
+	return wg.Wait, conns, nil
+}
+
+// requestIDHandler gives every uplink a connector hands to the pipeline a
+// request id, as the APIs do, so that its log lines can be correlated.
+type requestIDHandler struct{ p *uplink.Pipeline }
+
+func (h requestIDHandler) Handle(ctx context.Context, eui lora.EUI64, msg store.Uplink) (*uplink.Result, error) {
+	if server.RequestID(ctx) == "" {
+		ctx = server.WithRequestID(ctx, server.NewRequestID())
+	}
+	return h.p.Handle(ctx, eui, msg)
+}
+
+// connectionMetrics reports the state of the connectors to the metrics.
+func connectionMetrics(conns []*everynet.Connector) []metrics.Connection {
+	out := make([]metrics.Connection, 0, len(conns))
+	for _, c := range conns {
+		s := c.Status()
+		out = append(out, metrics.Connection{Type: "everynet", Name: s.Name, Up: s.Healthy(), State: string(s.State),
+			Connects: s.Connects, Uplinks: s.Uplinks, DownlinkResponses: s.DownlinkResponses, Claims: s.Claims,
+			Rejected: s.Rejected, Replayed: s.Replayed, LastMessage: s.LastMessage})
+	}
+	return out
 }
 
 func splitList(s string) []string {
@@ -115,12 +141,12 @@ func splitList(s string) []string {
 	return out
 }
 
-func parseBool(name, v string) (bool, error) {
+func parseBool(v string) (bool, error) {
 	switch strings.ToLower(strings.TrimSpace(v)) {
 	case "true", "1", "yes":
 		return true, nil
 	case "false", "0", "no", "":
 		return false, nil
 	}
-	return false, fmt.Errorf("%s: %q is not true or false", name, v)
+	return false, fmt.Errorf("%q is not true or false", v)
 }

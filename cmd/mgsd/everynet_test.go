@@ -85,3 +85,42 @@ func TestEverynetConfig(t *testing.T) {
 		t.Fatal("3 tokens for 2 URLs accepted")
 	}
 }
+
+// TestEverynetMetrics: the connection's state is exported as metrics.
+func TestEverynetMetrics(t *testing.T) {
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	wsURL := "ws" + strings.TrimPrefix(srv.URL, "http") + "/api/v1.0/data"
+	addrs, stop := startWith(t, nil, nil, "--data", t.TempDir(), "--http-addr", "", "--ops-addr", "127.0.0.1:0",
+		"--everynet-url", wsURL, "--everynet-token", "tok", "--log-level", "error")
+	defer stop()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	want := `mgs_connector_up{connection="` + host + `",type="everynet"} 1`
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, _, body := get(t, "GET", "http://"+addrs["ops"]+"/metrics", "", "")
+		if code != 200 {
+			t.Fatalf("/metrics: %d", code)
+		}
+		if strings.Contains(body, want) && strings.Contains(body, `mgs_connector_state{connection="`+host+`",state="connected",type="everynet"} 1`) &&
+			strings.Contains(body, `mgs_connector_connects_total{connection="`+host+`",type="everynet"} 1`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics lack %q:\n%s", want, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

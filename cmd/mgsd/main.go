@@ -23,7 +23,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "mgsd: second signal, exiting now")
 		os.Exit(2)
 	}()
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil)
 	if errors.Is(err, errUsage) {
 		os.Exit(2)
 	}

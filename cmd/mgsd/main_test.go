@@ -29,7 +29,7 @@ func startServer(t *testing.T, args ...string) (string, func()) {
 	addrc := make(chan string, 1)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- run(ctx, append([]string{"--grpc-addr", "127.0.0.1:0"}, args...), func(string) string { return "" }, io.Discard,
+		errc <- run(ctx, append([]string{"--grpc-addr", "127.0.0.1:0"}, args...), func(string) string { return "" }, io.Discard, io.Discard,
 			func(a map[string]string) { addrc <- a["grpc"] })
 	}()
 	select {
@@ -240,7 +240,7 @@ func TestConfig(t *testing.T) {
 	}
 	// Stored tokens count too, so the rule is applied by run once the
 	// database is open (see TestListenRule).
-	if err := run(context.Background(), []string{"--data", t.TempDir(), "--grpc-addr", "0.0.0.0:7070"}, getenv, io.Discard, nil); err == nil || !strings.Contains(err.Error(), "grpc-addr") {
+	if err := run(context.Background(), []string{"--data", t.TempDir(), "--grpc-addr", "0.0.0.0:7070"}, getenv, io.Discard, io.Discard, nil); err == nil || !strings.Contains(err.Error(), "grpc-addr") {
 		t.Fatalf("non-loopback without tokens: %v", err)
 	}
 	if _, err := parseConfig([]string{"--grpc-addr", "0.0.0.0:7070", "--tokens", "x"}, getenv, io.Discard); err != nil {

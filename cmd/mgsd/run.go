@@ -10,31 +10,49 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/openmgs/openmgs/auth"
+	"github.com/openmgs/openmgs/connector/everynet"
+	"github.com/openmgs/openmgs/gnssdata"
+	"github.com/openmgs/openmgs/internal/metrics"
 	"github.com/openmgs/openmgs/server"
 	"github.com/openmgs/openmgs/server/httpapi"
 	"github.com/openmgs/openmgs/store/boltstore"
 	"github.com/openmgs/openmgs/uplink"
 )
 
-// run starts mgsd (gRPC and, unless --http-addr is empty, the LoRa
-// Cloud-compatible HTTP API) and blocks until ctx ends or a server fails,
-// then shuts down in order: health NOT_SERVING, drain in-flight calls of
-// both servers, close the database.
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, onReady ready) error {
+// run starts mgsd (gRPC, the LoRa Cloud-compatible HTTP API unless
+// --http-addr is empty, the ops listener when --ops-addr is set) and
+// blocks until ctx ends or a server fails, then shuts down in order:
+// health NOT_SERVING, drain in-flight calls of every server, close the
+// database. --print-config and --restore do their job and return.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, onReady ready) error {
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
+	if cfg.PrintConfig {
+		return cfg.printConfig(stdout)
+	}
 	log := newLogger(cfg, stderr)
+	dbPath := filepath.Join(cfg.DataDir, "mgs.db")
+	if cfg.Restore != "" {
+		sum, err := boltstore.Restore(cfg.Restore, dbPath, cfg.Force)
+		if err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		log.Info("database restored; start mgsd without --restore to serve it", "backup", cfg.Restore, "database", dbPath,
+			"schema_version", sum.SchemaVersion, "devices", sum.Keys["devices"], "tokens", sum.Keys[auth.TableTokens])
+		return nil
+	}
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data: %w", err)
 	}
-	dbPath := filepath.Join(cfg.DataDir, "mgs.db")
-	db, err := boltstore.Open(dbPath, &boltstore.Options{NoSync: cfg.NoSync})
+	m := metrics.New()
+	db, err := boltstore.Open(dbPath, &boltstore.Options{NoSync: cfg.NoSync, OnCommit: m.OnCommit})
 	if err != nil {
 		return err
 	}
@@ -47,8 +65,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		log.Warn("fsync disabled (--unsafe-no-sync): a crash can lose acknowledged uplinks")
 	}
 
+	// GNSS orbit data (stored imports, rebuilt in memory) for the pipeline
+	// and the GeolocationService.
+	orbits, err := gnssdata.Open(ctx, db, gnssdata.Options{Logger: log.With("component", "gnss")})
+	if err != nil {
+		return err
+	}
+	// Wi-Fi access-point database (loaded into memory) and solver (wifi.go).
+	wf, err := openWiFi(ctx, db, cfg, log)
+	if err != nil {
+		return err
+	}
 	pipe := uplink.New(db, uplink.Config{MaxLogs: cfg.MaxLogs, MaxFiles: cfg.MaxFiles, MaxStreamRecords: cfg.MaxStreamRecords,
-		MaxPositions: cfg.MaxPositions, MaxPendingRequests: cfg.MaxPendingRequests, Logger: log.With("component", "uplink")})
+		MaxPositions: cfg.MaxPositions, MaxPendingRequests: cfg.MaxPendingRequests, Logger: log.With("component", "uplink"),
+		Observer: m, GNSS: orbits, WiFi: wf.solver})
 
 	// Tokens: static ones from the command line plus the stored ones. With
 	// none at all, a server listening on loopback only accepts every
@@ -60,10 +90,43 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := cfg.checkListen(authn.Count() > 0); err != nil {
 		return err
 	}
-	g := server.NewGRPC(pipe, server.Options{Auth: authn, Logger: log.With("component", "grpc")})
-	api, err := httpapi.New(httpapi.Options{Modem: g.Modem, Auth: authn, Logger: log.With("component", "http")})
+	burst := cfg.RateBurst
+	if burst == 0 {
+		burst = int(cfg.RateLimit + 0.999)
+	}
+	limiter := server.NewRateLimiter(cfg.RateLimit, burst)
+	g := server.NewGRPC(pipe, server.Options{Auth: authn, Logger: log.With("component", "grpc"), AccessLog: cfg.AccessLog,
+		Observe: m.ObserveGRPC, RateLimit: limiter, MaxRecvMsgSize: cfg.GRPCMaxRecvBytes,
+		MaxConcurrentStreams: uint32(cfg.GRPCMaxStreams), Backup: db, BackupDir: cfg.DataDir, OnBackup: m.ObserveBackup,
+		GNSS: orbits})
+	api, err := httpapi.New(httpapi.Options{Modem: g.Modem, Auth: authn, Logger: log.With("component", "http"),
+		AccessLog: cfg.AccessLog, Observe: m.ObserveHTTP, RateLimit: limiter, MaxConcurrent: cfg.HTTPMaxConcurrent,
+		Metrics: m.Handler(), MaxBodyBytes: cfg.HTTPMaxBodyBytes, Geolocation: g.Geolocation})
 	if err != nil {
 		return err
+	}
+	defer wf.start(pipe, g)() // stops learning after the servers drained, before the database closes
+
+	var connList atomic.Pointer[[]*everynet.Connector]
+	for _, e := range []error{
+		m.GaugeFunc("uplinks_in_flight", "Uplinks being processed by the pipeline.", func() float64 { return float64(pipe.InFlight()) }),
+		m.GaugeFunc("watch_subscribers", "Open event subscriptions (WatchEvents streams).",
+			func() float64 { return float64(pipe.Events().Subscribers()) }),
+		m.GaugeFunc("api_tokens", "API tokens (static and stored).", func() float64 { return float64(authn.Count()) }),
+		m.GaugeFunc("store_size_bytes", "Size of the database's data in bytes.", func() float64 {
+			n, _ := db.Size()
+			return float64(n)
+		}),
+		m.Connections(func() []metrics.Connection {
+			if c := connList.Load(); c != nil {
+				return connectionMetrics(*c)
+			}
+			return nil
+		}),
+	} {
+		if e != nil {
+			return e
+		}
 	}
 
 	lis, err := net.Listen("tcp", cfg.GRPCAddr)
@@ -71,48 +134,60 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fmt.Errorf("grpc-addr: %w", err)
 	}
 	addrs := map[string]string{"grpc": lis.Addr().String()}
-	var hs *http.Server
-	var hlis net.Listener
-	if cfg.HTTPAddr != "" {
-		if hlis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-			lis.Close()
-			return fmt.Errorf("http-addr: %w", err)
+	var servers []*httpServer
+	var serving atomic.Bool
+	serving.Store(true)
+	for _, h := range []struct {
+		name, addr string
+		handler    http.Handler
+	}{{"http", cfg.HTTPAddr, wf.mount(api)}, {"ops", cfg.OpsAddr, opsHandler(api, m, &serving)}} {
+		if h.addr == "" {
+			continue
 		}
-		addrs["http"] = hlis.Addr().String()
-		hs = &http.Server{
-			Handler:           api,
+		hl, err := net.Listen("tcp", h.addr)
+		if err != nil {
+			lis.Close()
+			for _, s := range servers {
+				s.lis.Close()
+			}
+			return fmt.Errorf("%s-addr: %w", h.name, err)
+		}
+		addrs[h.name] = hl.Addr().String()
+		servers = append(servers, &httpServer{name: h.name, lis: hl, srv: &http.Server{
+			Handler:           h.handler,
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       60 * time.Second,
 			WriteTimeout:      120 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
-		}
+			ErrorLog:          slog.NewLogLogger(log.With("component", h.name).Handler(), slog.LevelWarn),
+		}})
 	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 1+len(servers))
 	go func() {
 		if err := g.Server.Serve(lis); err != nil {
 			errc <- fmt.Errorf("grpc server: %w", err)
 		}
 	}()
-	if hs != nil {
+	for _, s := range servers {
 		go func() {
-			if err := hs.Serve(hlis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("http server: %w", err)
+			if err := s.srv.Serve(s.lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s server: %w", s.name, err)
 			}
 		}()
 	}
-	waitEverynet, err := startEverynet(ctx, cfg.Everynet, pipe, g.Health, log)
+	waitEverynet, conns, err := startEverynet(ctx, cfg.Everynet, pipe, g.Health, log)
 	if err != nil {
 		return err
 	}
+	connList.Store(&conns)
 	mode := "tokens"
 	if authn.Open() {
 		mode = "open"
 		log.Warn("no API tokens: every request is accepted (loopback only); add one with 'mgsctl token add'")
 	}
-	log.Info("mgsd started", "grpc_addr", addrs["grpc"], "http_addr", addrs["http"], "data", dbPath, "auth", mode,
-		"tokens", authn.Count(), "everynet_connections", len(cfg.Everynet))
+	log.Info("mgsd started", "grpc_addr", addrs["grpc"], "http_addr", addrs["http"], "ops_addr", addrs["ops"], "data", dbPath,
+		"auth", mode, "tokens", authn.Count(), "rate_limit", limiter.String(), "everynet_connections", len(cfg.Everynet))
 	if onReady != nil {
 		onReady(addrs)
 	}
@@ -123,17 +198,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	case runErr = <-errc:
 	}
 	log.Info("shutting down")
+	serving.Store(false)
 	g.Health.Shutdown() // NOT_SERVING for load balancers
-	// Both servers drain in-flight calls at the same time, within --drain;
-	// the database closes (deferred) only after both have stopped.
+	// Every server drains its in-flight calls at the same time, within
+	// --drain; the database closes (deferred) only after all have stopped.
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.Drain)
 	defer cancel()
 	done := make(chan struct{})
 	go func() { g.Server.GracefulStop(); close(done) }()
-	if hs != nil {
-		if err := hs.Shutdown(drainCtx); err != nil {
-			log.Warn("http drain timeout, closing remaining requests", "drain", cfg.Drain)
-			hs.Close()
+	for _, s := range servers {
+		if err := s.srv.Shutdown(drainCtx); err != nil {
+			log.Warn("drain timeout, closing remaining requests", "server", s.name, "drain", cfg.Drain)
+			s.srv.Close()
 		}
 	}
 	select {
@@ -150,10 +226,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return runErr
 }
 
+type httpServer struct {
+	name string
+	lis  net.Listener
+	srv  *http.Server
+}
+
+// opsHandler serves the ops listener: /metrics (token with read, as on
+// the API listener) and /healthz (no token: 200 while serving, 503 once
+// shutdown began).
+func opsHandler(api *httpapi.API, m *metrics.Metrics, serving *atomic.Bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", api.Protect("/metrics", auth.CapRead, m.Handler()))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !serving.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "shutting down\n")
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	return mux
+}
+
 func newLogger(cfg *config, w io.Writer) *slog.Logger {
 	o := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var h slog.Handler = slog.NewTextHandler(w, o)
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, o))
+		h = slog.NewJSONHandler(w, o)
 	}
-	return slog.New(slog.NewTextHandler(w, o))
+	// Lines logged with a call's context carry its request id.
+	return slog.New(server.LogHandler(h))
 }

@@ -30,7 +30,7 @@ func startMgsd(t *testing.T, dir string, extra ...string) (map[string]string, fu
 	errc := make(chan error, 1)
 	args := append([]string{"--data", dir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "error"}, extra...)
 	go func() {
-		errc <- run(ctx, args, func(string) string { return "" }, io.Discard, func(a map[string]string) { ready <- a })
+		errc <- run(ctx, args, func(string) string { return "" }, io.Discard, io.Discard, func(a map[string]string) { ready <- a })
 	}()
 	select {
 	case a := <-ready:
@@ -190,7 +190,7 @@ func TestListenRule(t *testing.T) {
 		{[]string{"--http-addr", "nohostport"}, "http-addr"},
 	} {
 		args := append([]string{"--data", t.TempDir(), "--log-level", "error"}, tc.args...)
-		err := run(context.Background(), args, func(string) string { return "" }, io.Discard, nil)
+		err := run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 			t.Errorf("%q: %v, want %q", tc.args, err, tc.wantErr)
 		}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -29,10 +30,30 @@ type Options struct {
 	// Auth checks tokens and serves token/*. Nil accepts every request and
 	// answers token/* with 501.
 	Auth *auth.Authenticator
-	// Logger receives errors that are answered with 500; nil discards.
+	// Logger receives errors that are answered with 500 and, with
+	// AccessLog, one line per request; nil discards.
 	Logger *slog.Logger
+	// AccessLog writes one line per request: method, route (the path
+	// pattern, so that a token in the path is never logged), status,
+	// bytes, duration, remote address, token id and name, request id.
+	AccessLog bool
+	// Observe, when set, is called after every request with the route
+	// pattern (for metrics).
+	Observe func(route string, status int, d time.Duration)
+	// RateLimit, when non-nil, limits the requests of each token (shared
+	// with the gRPC API); a refused request gets 429 with Retry-After.
+	RateLimit *server.RateLimiter
+	// MaxConcurrent bounds the requests being served at once, over all
+	// connections (0: unlimited); one more gets 429. (An HTTP/1.1
+	// connection carries one request at a time.)
+	MaxConcurrent int
+	// Metrics, when set, is served at GET /metrics to tokens with the
+	// read capability.
+	Metrics http.Handler
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
+	// Geolocation serves the GNSS solve endpoints (gnss.go); nil: 501.
+	Geolocation *server.Geolocation
 }
 
 // API is the http.Handler of the LoRa Cloud-compatible API.
@@ -41,6 +62,9 @@ type API struct {
 	auth    *auth.Authenticator
 	log     *slog.Logger
 	maxBody int64
+	opts    Options
+	sem     chan struct{}       // MaxConcurrent slots
+	metrics http.Handler        // Metrics behind Protect
 	static  map[string][]*route // exact paths
 	pattern []*route            // paths with {parameters}
 }
@@ -56,7 +80,13 @@ func New(o Options) (*API, error) {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	a := &API{modem: o.Modem, auth: o.Auth, log: o.Logger, maxBody: o.MaxBodyBytes, static: map[string][]*route{}}
+	a := &API{modem: o.Modem, auth: o.Auth, log: o.Logger, maxBody: o.MaxBodyBytes, opts: o, static: map[string][]*route{}}
+	if o.MaxConcurrent > 0 {
+		a.sem = make(chan struct{}, o.MaxConcurrent)
+	}
+	if o.Metrics != nil {
+		a.metrics = a.protect(metricsRoute, auth.CapRead, o.Metrics)
+	}
 	for _, r := range routes() {
 		if strings.Contains(r.path, "{") {
 			r.segs = strings.Split(r.path, "/")
@@ -107,32 +137,170 @@ type envelope struct {
 	Infos    []string
 }
 
+// metricsRoute is the path of the Prometheus metrics.
+const metricsRoute = "/metrics"
+
+// ServeHTTP serves the API (and /metrics when Options.Metrics is set).
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == metricsRoute && a.metrics != nil {
+		a.metrics.ServeHTTP(w, r)
+		return
+	}
+	a.instrument(w, r, a.serveAPI)
+}
+
+// Protect serves h behind the API's common handling: request id, access
+// log, concurrency limit, token check for capability need, and rate
+// limit. name labels the handler in logs and metrics. mgsd uses it for
+// /metrics on the ops listener.
+func (a *API) Protect(name string, need auth.Capability, h http.Handler) http.Handler {
+	return a.protect(name, need, h)
+}
+
+func (a *API) protect(name string, need auth.Capability, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.instrument(w, r, func(w http.ResponseWriter, r *http.Request) (string, *auth.Principal) {
+			p, err := a.admit(r, need)
+			if err != nil {
+				a.fail(w, r, err)
+				return name, p
+			}
+			h.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), *p)))
+			return name, p
+		})
+	})
+}
+
+// instrument runs serve with a request id (the client's valid
+// X-Request-Id or a new one, echoed in the response), within the
+// concurrency limit, and reports the request to Observe and the access
+// log. serve returns the route pattern and the principal, if known.
+func (a *API) instrument(w http.ResponseWriter, r *http.Request, serve func(http.ResponseWriter, *http.Request) (string, *auth.Principal)) {
+	start := time.Now()
+	id := r.Header.Get(server.RequestIDHeader)
+	if !server.ValidRequestID(id) {
+		id = server.NewRequestID()
+	}
+	w.Header().Set(server.RequestIDHeader, id)
+	r = r.WithContext(server.WithRequestID(r.Context(), id))
+	rec := &recorder{ResponseWriter: w}
+	var route string
+	var p *auth.Principal
+	if a.sem != nil {
+		select {
+		case a.sem <- struct{}{}:
+			defer func() { <-a.sem }()
+		default:
+			route = "limited"
+			a.fail(rec, r, &apiError{http.StatusTooManyRequests,
+				fmt.Sprintf("too many concurrent requests (the server serves at most %d at once); retry later", cap(a.sem))})
+		}
+	}
+	if route == "" {
+		route, p = serve(rec, r)
+	}
+	d := time.Since(start)
+	code := rec.status
+	if code == 0 {
+		code = http.StatusOK
+	}
+	if a.opts.Observe != nil {
+		a.opts.Observe(route, code, d)
+	}
+	if !a.opts.AccessLog {
+		return
+	}
+	level := slog.LevelInfo
+	if code >= 500 {
+		level = slog.LevelWarn
+	}
+	ctx := r.Context()
+	if !a.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 9)
+	attrs = append(attrs, slog.String("method", r.Method), slog.String("route", route), slog.Int("status", code),
+		slog.Int64("bytes", rec.bytes), slog.Duration("duration", d), slog.String("remote", r.RemoteAddr))
+	if p != nil {
+		attrs = append(attrs, slog.String("token_id", p.ID), slog.String("token_name", p.Name))
+	}
+	a.log.LogAttrs(ctx, level, "http request", attrs...)
+}
+
+// recorder remembers the status and size of a response.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// admit checks the token for capability need, then the token's rate limit.
+func (a *API) admit(r *http.Request, need auth.Capability) (*auth.Principal, error) {
+	p, err := a.authorize(r, need)
+	if err != nil {
+		if p.ID == "" && p.Name == "" {
+			return nil, err
+		}
+		return &p, err
+	}
+	key, name := p.ID, p.Name
+	if p.Anonymous || key == "" {
+		key, name = "anonymous", "anonymous"
+	}
+	if err := a.opts.RateLimit.Check(key, name); err != nil {
+		return &p, err
+	}
+	return &p, nil
+}
+
+// serveAPI serves one API request and returns its route pattern.
+func (a *API) serveAPI(w http.ResponseWriter, r *http.Request) (string, *auth.Principal) {
 	rt, params, allowed := a.match(r.Method, r.URL.Path)
 	if rt == nil {
 		if len(allowed) > 0 {
 			w.Header().Set("Allow", strings.Join(allowed, ", "))
-			a.fail(w, &apiError{http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s (allowed: %s)",
+			a.fail(w, r, &apiError{http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s (allowed: %s)",
 				r.Method, r.URL.Path, strings.Join(allowed, ", "))})
-			return
+			return "unmatched", nil
 		}
-		a.fail(w, &apiError{http.StatusNotFound, fmt.Sprintf("no endpoint %s %s (see /api/openapi.json)", r.Method, r.URL.Path)})
-		return
+		a.fail(w, r, &apiError{http.StatusNotFound, fmt.Sprintf("no endpoint %s %s (see /api/openapi.json)", r.Method, r.URL.Path)})
+		return "unmatched", nil
 	}
 	fail := func(err error) {
 		if rt.deviceError {
 			err = &deviceSendError{err}
 		}
-		a.fail(w, err)
+		a.fail(w, r, err)
 	}
 	req := &request{Request: r, params: params}
+	var principal *auth.Principal
 	if rt.cap != 0 {
-		p, err := a.authorize(r, rt.cap)
+		p, err := a.admit(r, rt.cap)
+		principal = p
 		if err != nil {
 			fail(err)
-			return
+			return rt.path, principal
 		}
-		req.Request = r.WithContext(auth.NewContext(r.Context(), p))
+		req.Request = r.WithContext(auth.NewContext(r.Context(), *p))
 	}
 	if r.Method == http.MethodPost || r.Method == http.MethodPut {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
@@ -140,25 +308,26 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
 				fail(&apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body: more than %d bytes", mbe.Limit)})
-				return
+				return rt.path, principal
 			}
 			fail(badRequest("body: %v", err))
-			return
+			return rt.path, principal
 		}
 		req.body = body
 	}
 	rep, err := rt.handle(a, req)
 	if err != nil {
 		fail(err)
-		return
+		return rt.path, principal
 	}
 	if rep.raw != nil {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Length", strconv.Itoa(len(rep.raw)))
 		w.Write(rep.raw)
-		return
+		return rt.path, principal
 	}
 	a.write(w, rep.status, envelope{Result: rep.result, Errors: []string{}, Warnings: orEmpty(rep.warnings), Infos: orEmpty(rep.infos)})
+	return rt.path, principal
 }
 
 func orEmpty(s []string) []string {
@@ -249,12 +418,15 @@ func (a *API) authorize(r *http.Request, need auth.Capability) (auth.Principal, 
 }
 
 // statusOf maps an error to the HTTP status and the message of "errors".
-func (a *API) statusOf(err error) (int, string) {
+func (a *API) statusOf(ctx context.Context, err error) (int, string) {
 	var ae *apiError
 	var ie *auth.InputError
+	var rl *server.RateLimitError
 	switch {
 	case errors.As(err, &ae):
 		return ae.status, ae.msg
+	case errors.As(err, &rl):
+		return http.StatusTooManyRequests, rl.Error()
 	case errors.Is(err, auth.ErrMissing):
 		return http.StatusUnauthorized, "missing API token: send it in the Authorization or Ocp-Apim-Subscription-Key header"
 	case errors.Is(err, auth.ErrInvalid):
@@ -272,7 +444,7 @@ func (a *API) statusOf(err error) (int, string) {
 	}
 	st, ok := status.FromError(err)
 	if !ok {
-		a.log.Error("http api request failed", "err", err)
+		a.log.ErrorContext(ctx, "http api request failed", "err", err)
 		return http.StatusInternalServerError, "internal error"
 	}
 	switch st.Code() {
@@ -300,8 +472,12 @@ func (a *API) statusOf(err error) (int, string) {
 	return http.StatusInternalServerError, "internal error"
 }
 
-func (a *API) fail(w http.ResponseWriter, err error) {
-	code, msg := a.statusOf(err)
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code, msg := a.statusOf(r.Context(), err)
+	var rl *server.RateLimitError
+	if errors.As(err, &rl) {
+		w.Header().Set("Retry-After", rl.RetryAfterSeconds())
+	}
 	env := envelope{Errors: []string{msg}, Warnings: []string{}, Infos: []string{}}
 	var dse *deviceSendError
 	if errors.As(err, &dse) {

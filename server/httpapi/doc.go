@@ -26,8 +26,9 @@
 //     401 missing or invalid token; 403 missing capability; 404 unknown route
 //     or unknown device/token; 405 wrong method; 413 body over the limit
 //     (default 1 MiB); 409 concurrent-update conflict; 429 is reserved for
-//     rate limits; 501 for the solve endpoints (solvers not in this build)
-//     and the full almanac (format unpublished); 503 while shutting down.
+//     rate limits; 501 for the solve endpoints whose solver is not configured
+//     (GNSS: gnss.go; Wi-Fi) and the full almanac (format unpublished); 503
+//     while shutting down or, for GNSS, without orbit data.
 //
 // The routes are listed in routes.go (one table: method, path, capability,
 // handler) and documented in openapi.json, served at /api/openapi.json.

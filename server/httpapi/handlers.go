@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,10 +99,10 @@ func checkUplink(prefix string, pb *mgsv1.UplinkMsg) error {
 
 // pipelineErr converts an error of the uplink pipeline (device/add) into
 // the status the modem service would give it, logging internal ones.
-func (a *API) pipelineErr(err error) error {
+func (a *API) pipelineErr(ctx context.Context, err error) error {
 	st := server.Status(err)
 	if status.Code(st) == codes.Internal {
-		a.log.Error("http api request failed", "err", err)
+		a.log.ErrorContext(ctx, "http api request failed", "err", err)
 	}
 	return st
 }
@@ -312,7 +313,7 @@ func (a *API) deviceAdd(r *request) (*reply, error) {
 			created = err == nil
 		}
 		if err != nil {
-			return nil, a.pipelineErr(err)
+			return nil, a.pipelineErr(r.Context(), err)
 		}
 		out.add(body.Deveuis[i], item{Result: addResult{created}})
 	}

@@ -51,10 +51,10 @@ func routes() []*route {
 		{method: http.MethodDelete, path: v1 + "token/{token}", cap: auth.CapAdmin, handle: (*API).tokenDelete},
 		{method: http.MethodPut, path: v1 + "token/{token}/update", cap: auth.CapAdmin, handle: (*API).tokenUpdate},
 
-		{method: http.MethodPost, path: v1 + "solve/gnss_lr1110_singleframe", cap: auth.CapUplink, handle: notAvailable("GNSS (LR1110 single-frame)")},
-		{method: http.MethodPost, path: v1 + "solve/gnss_lr1110_multiframe", cap: auth.CapUplink, handle: notAvailable("GNSS (LR1110 multi-frame)")},
-		{method: http.MethodPost, path: v1 + "solve/gnss_lora_edge_singleframe", cap: auth.CapUplink, handle: notAvailable("GNSS (LoRa Edge single-frame)")},
-		{method: http.MethodPost, path: v1 + "solve/loraWifi", cap: auth.CapUplink, handle: notAvailable("Wi-Fi (loraWifi)")},
+		{method: http.MethodPost, path: v1 + "solve/gnss_lr1110_singleframe", cap: auth.CapUplink, handle: gnssSingleframe("GNSS (LR1110 single-frame)")},
+		{method: http.MethodPost, path: v1 + "solve/gnss_lr1110_multiframe", cap: auth.CapUplink, handle: (*API).gnssMultiframe},
+		{method: http.MethodPost, path: v1 + "solve/gnss_lora_edge_singleframe", cap: auth.CapUplink, handle: gnssSingleframe("GNSS (LoRa Edge single-frame)")},
+		{method: http.MethodPost, path: v1 + "solve/loraWifi", cap: auth.CapUplink, handle: (*API).loraWifi},
 
 		{method: http.MethodGet, path: v1 + "almanac/full", cap: auth.CapRead, handle: (*API).almanacFull},
 	}

@@ -1,0 +1,28 @@
+// Package gnssdata is the orbit data service of OpenMGS: it imports RINEX
+// navigation files (2.10/2.11/3.x; GPS and BeiDou records, other systems
+// skipped) and GPS YUMA almanacs, keeps every imported file in the store so
+// that imports survive restarts, and serves the merged orbits to the GNSS
+// solver (gnss.Orbits) with ephemeris-first, almanac-fallback selection.
+//
+// # Storage
+//
+// Table "gnss_orbits" holds one record per import, keyed by the import id
+// (8 bytes, big-endian, increasing):
+//
+//	byte 0      record version (1)
+//	uvarint     length n of the metadata
+//	n bytes     metadata, JSON (Import: name, format, time, size, SHA-256)
+//	rest        the file as imported, gzip-compressed
+//
+// The parsed content (counts, spans, ionosphere) is derived from the file
+// again when the service opens, so a parser fix applies to old imports. A
+// file whose SHA-256 matches an earlier import is not stored twice.
+//
+// # In memory
+//
+// Open parses every stored import and builds one immutable snapshot: an
+// orbit.Set of all ephemerides and almanacs, a gnss.Solver over it (with the
+// Klobuchar model of the newest navigation file that has one) and the
+// status. Import parses the new file, stores it, and swaps in a rebuilt
+// snapshot atomically; solves in flight keep the snapshot they started with.
+package gnssdata
