@@ -117,6 +117,11 @@ func newEnv(t *testing.T, o envOpts) *env {
 		})
 	}
 	t.Cleanup(e.stop)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log:\n%s", e.logs.String())
+		}
+	})
 	return e
 }
 

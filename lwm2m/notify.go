@@ -37,8 +37,7 @@ func (s *Server) monitor(cc *udpClient.Conn, m *pool.Message) (bool, error) {
 	s.mu.Lock()
 	r := s.byToken[tok]
 	if r != nil && r.observeWait != nil {
-		// The answer to our observe (piggybacked in the ACK, or separate):
-		// not a notification.
+		// The answer to our observe, piggybacked in the ACK or separate.
 		ch := r.observeWait
 		r.observeWait = nil
 		s.mu.Unlock()
@@ -46,8 +45,16 @@ func (s *Server) monitor(cc *udpClient.Conn, m *pool.Message) (bool, error) {
 		if m.Type() == message.Acknowledgement {
 			return false, nil // go-coap completes the exchange
 		}
-		s.ack(cc, m)
-		return true, nil
+		// A separate response is the observation's first notification:
+		// Quectel modems answer the observe with an empty ACK and then send
+		// their data as NON 2.05 on the observe's token, so a separate
+		// response that carries data is an uplink, not just a handshake.
+		if size, _ := m.BodySize(); size == 0 || (m.Code() != codes.Content && m.Code() != codes.Changed) {
+			s.ack(cc, m)
+			return true, nil
+		}
+		s.mu.Lock()
+		r = s.byToken[tok]
 	}
 	if m.Type() != message.Confirmable && m.Type() != message.NonConfirmable {
 		s.mu.Unlock()

@@ -193,6 +193,7 @@ type Pipeline struct {
 	defaultPorts atomic.Pointer[store.Ports]
 	inFlight     atomic.Int64
 	devLocks     deviceLocks
+	afterCommit  []func(context.Context, *State)
 }
 
 // New returns a pipeline over s. cfg zero fields take their defaults.
@@ -216,6 +217,26 @@ func New(s store.Store, cfg Config) *Pipeline {
 		log: cfg.Logger, now: cfg.Now}
 	p.stages = p.DefaultStages()
 	return p
+}
+
+// InsertStage inserts st right after the stage named after. Call it
+// before the pipeline serves.
+func (p *Pipeline) InsertStage(after string, st Stage) error {
+	for i, s := range p.stages {
+		if s.Name == after {
+			p.stages = append(p.stages[:i+1], append([]Stage{st}, p.stages[i+1:]...)...)
+			return nil
+		}
+	}
+	return fmt.Errorf("uplink: no stage %q", after)
+}
+
+// OnCommit registers fn to run after each committed (non-duplicate)
+// uplink, before Handle returns (side effects such as marking an outbox
+// message sent belong here, not in stages). Call it before the pipeline
+// serves.
+func (p *Pipeline) OnCommit(fn func(context.Context, *State)) {
+	p.afterCommit = append(p.afterCommit, fn)
 }
 
 // Events returns the broker that publishes one event per committed uplink.
@@ -305,6 +326,9 @@ func (p *Pipeline) Handle(ctx context.Context, eui lora.EUI64, msg Message) (*Re
 			}
 			if err != nil {
 				return fail(attempt, fmt.Errorf("commit device %s: %w", eui, err))
+			}
+			for _, fn := range p.afterCommit {
+				fn(context.WithoutCancel(ctx), s)
 			}
 		}
 		finish(s)

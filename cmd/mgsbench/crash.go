@@ -194,7 +194,7 @@ func (p *mgsdProc) logTail() string {
 
 // startMgsd starts mgsd on the data directory and waits until it serves.
 func startMgsd(ctx context.Context, o crashOptions) (*mgsdProc, error) {
-	args := append([]string{"--data", o.data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "", "--log-format", "json",
+	args := append([]string{"--data", o.data, "--grpc-addr", "127.0.0.1:0", "--http-addr", "", "--coap-addr", "off", "--log-format", "json",
 		"--log-level", "info", "--access-log=false"}, o.mgsdArgs...)
 	cmd := exec.Command(o.mgsd, args...)
 	cmd.Env = append(os.Environ(), "MGS_CONFIG=")

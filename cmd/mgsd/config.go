@@ -92,7 +92,9 @@ var options = []option{
 var secretOptions = map[string]bool{"tokens": true, "everynet-token": true}
 
 // allOptions is the option table with the connector options.
-func allOptions() []option { return append(append([]option(nil), options...), everynetOptions...) }
+func allOptions() []option {
+	return append(append(append([]option(nil), options...), everynetOptions...), nbiotOptions...)
+}
 
 // settings are the raw option values after precedence, with their source.
 type settings struct {

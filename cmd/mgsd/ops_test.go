@@ -54,7 +54,7 @@ func startWith(t *testing.T, env map[string]string, logw io.Writer, args ...stri
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan map[string]string, 1)
 	errc := make(chan error, 1)
-	all := append([]string{"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, args...)
+	all := append([]string{"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--coap-addr", "127.0.0.1:0"}, args...)
 	go func() {
 		errc <- run(ctx, all, func(k string) string { return env[k] }, io.Discard, logw, func(a map[string]string) { ready <- a })
 	}()

@@ -79,6 +79,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	pipe := uplink.New(db, uplink.Config{MaxLogs: cfg.MaxLogs, MaxFiles: cfg.MaxFiles, MaxStreamRecords: cfg.MaxStreamRecords,
 		MaxPositions: cfg.MaxPositions, MaxPendingRequests: cfg.MaxPendingRequests, Logger: log.With("component", "uplink"),
 		Observer: m, GNSS: orbits, WiFi: wf.solver})
+	nb, err := openNBIoT(db, cfg, pipe, log) // NB-IoT/LwM2M, outbox, Horde API (nbiot.go)
+	if err != nil {
+		return err
+	}
 
 	// Tokens: static ones from the command line plus the stored ones. With
 	// none at all, a server listening on loopback only accepts every
@@ -133,6 +137,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("grpc-addr: %w", err)
 	}
+	httpHandler, err := nb.mount(api, wf.mount(api))
+	if err != nil {
+		lis.Close()
+		return err
+	}
 	addrs := map[string]string{"grpc": lis.Addr().String()}
 	var servers []*httpServer
 	var serving atomic.Bool
@@ -140,7 +149,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for _, h := range []struct {
 		name, addr string
 		handler    http.Handler
-	}{{"http", cfg.HTTPAddr, wf.mount(api)}, {"ops", cfg.OpsAddr, opsHandler(api, m, &serving)}} {
+	}{{"http", cfg.HTTPAddr, httpHandler}, {"ops", cfg.OpsAddr, opsHandler(api, m, &serving)}} {
 		if h.addr == "" {
 			continue
 		}
@@ -181,6 +190,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	connList.Store(&conns)
+	coapAddr, stopCoAP, err := nb.start()
+	if err != nil {
+		return err
+	}
+	defer stopCoAP() // after the servers drained, before the database closes
+	if coapAddr != "" {
+		addrs["coap"] = coapAddr
+	}
 	mode := "tokens"
 	if authn.Open() {
 		mode = "open"

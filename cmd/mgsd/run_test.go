@@ -28,7 +28,7 @@ func startMgsd(t *testing.T, dir string, extra ...string) (map[string]string, fu
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan map[string]string, 1)
 	errc := make(chan error, 1)
-	args := append([]string{"--data", dir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--log-level", "error"}, extra...)
+	args := append([]string{"--data", dir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--coap-addr", "127.0.0.1:0", "--log-level", "error"}, extra...)
 	go func() {
 		errc <- run(ctx, args, func(string) string { return "" }, io.Discard, io.Discard, func(a map[string]string) { ready <- a })
 	}()

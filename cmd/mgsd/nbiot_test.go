@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/types/known/structpb"
+
+	mgsv1 "github.com/openmgs/openmgs/proto/gen/mgs/v1"
+)
+
+// TestDownstreamToLoRaWANDevice queues an application message through the
+// Horde-compatible API and finds it as the dnlink of the device's next
+// uplink, after pending modem requests, and marked sent in the outbox.
+func TestDownstreamToLoRaWANDevice(t *testing.T) {
+	addrs, stop := startMgsd(t, t.TempDir())
+	defer stop()
+	if addrs["coap"] == "" {
+		t.Fatal("CoAP server not started")
+	}
+	c := dial(t, addrs["grpc"])
+	ctx := context.Background()
+	param := mustValue(t, []any{"temp"})
+	if _, err := c.AddRequests(ctx, &mgsv1.AddRequestsRequest{Deveuis: []string{devEUI}, Requests: []*mgsv1.Request{{Type: "GETINFO", Param: param}}}); err != nil {
+		t.Fatal(err)
+	}
+	// An unknown device is a 404; this one exists once it has state.
+	if code := rawPost(t, "http://"+addrs["http"]+"/collections/default/devices/0102030405060708/to", `{"port": 1, "payload": "AA=="}`); code != http.StatusNotFound {
+		t.Fatalf("unknown device: HTTP %d", code)
+	}
+	base := "http://" + addrs["http"]
+	payload := base64.StdEncoding.EncodeToString([]byte("hello"))
+	code := rawPost(t, base+"/collections/default/devices/"+devEUI+"/to", `{"port": 42, "payload": "`+payload+`"}`)
+	if code != http.StatusNoContent {
+		t.Fatalf("queue message: HTTP %d", code)
+	}
+	if code := rawPost(t, base+"/collections/default/devices/"+devEUI+"/to", `{"port": 42, "payload": "!!"}`); code != http.StatusBadRequest {
+		t.Fatalf("bad base64: HTTP %d", code)
+	}
+	send := func(fcnt uint32, payload string) *mgsv1.UplinkResponse {
+		t.Helper()
+		r, err := c.SendUplink(ctx, &mgsv1.SendUplinkRequest{Deveui: devEUI, Uplink: &mgsv1.UplinkMsg{Fcnt: u32(fcnt), Port: u32(199), Payload: payload}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Result
+	}
+	// The modem request has the slot first.
+	if r := send(1, "0f0300"); r.Dnlink.GetPayload() != "00000303" {
+		t.Fatalf("first dnlink %v, want the GETINFO", r.Dnlink)
+	}
+	// The answer fulfils it; the queued message takes the free slot.
+	r := send(2, "0319")
+	if r.Dnlink.GetPort() != 42 || r.Dnlink.GetPayload() != "68656c6c6f" {
+		t.Fatalf("second dnlink %v, want port 42 \"hello\"", r.Dnlink)
+	}
+	code, body := httpDo(t, http.MethodGet, base+"/collections/default/devices/"+devEUI+"/outbox", "", "")
+	if code != http.StatusOK || !strings.Contains(string(body["messages"]), `"sent"`) {
+		t.Fatalf("outbox: HTTP %d %s", code, body["messages"])
+	}
+	if r := send(3, "0319"); r.Dnlink != nil {
+		t.Fatalf("third dnlink %v, want none", r.Dnlink)
+	}
+}
+
+func TestNBIoTConfig(t *testing.T) {
+	getenv := func(string) string { return "" }
+	for _, args := range [][]string{{"--nbiot-unprovisioned", "maybe"}, {"--outbox-max-pending", "0"}, {"--coap-awake-window", "x"}} {
+		err := run(context.Background(), append([]string{"--data", t.TempDir(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "",
+			"--coap-addr", "127.0.0.1:0"}, args...), getenv, io.Discard, io.Discard, nil)
+		if err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(args[0], "--")) {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+}
+
+func mustValue(t *testing.T, v any) *structpb.Value {
+	t.Helper()
+	pv, err := structpb.NewValue(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pv
+}
+
+func rawPost(t *testing.T, url, body string) int {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
