@@ -96,3 +96,36 @@ func rawPost(t *testing.T, url, body string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// TestDownstreamAuth: the Horde-shaped API takes the token as Horde clients
+// send it (X-API-Token) and checks capabilities per route.
+func TestDownstreamAuth(t *testing.T) {
+	addrs, stop := startMgsd(t, t.TempDir(), "--tokens", "root")
+	defer stop()
+	base := "http://" + addrs["http"]
+	do := func(method, path, token, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("X-API-Token", token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := do(http.MethodGet, "/collections", "", ""); code != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", code)
+	}
+	if code := do(http.MethodGet, "/collections", "wrong", ""); code != http.StatusUnauthorized {
+		t.Fatalf("wrong token: %d", code)
+	}
+	if code := do(http.MethodGet, "/collections", "root", ""); code != http.StatusOK {
+		t.Fatalf("X-API-Token: %d", code)
+	}
+	if code := do(http.MethodPost, "/collections", "root", `{"collectionId":"field"}`); code/100 != 2 {
+		t.Fatalf("create collection: %d", code)
+	}
+}

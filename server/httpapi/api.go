@@ -393,9 +393,9 @@ func matchSegs(pat, segs []string) (map[string]string, bool) {
 	return params, true
 }
 
-// tokenOf reads the token as LoRa Cloud clients send it: raw in
-// Authorization (TTN, ChirpStack v3, Node-RED) or in
-// Ocp-Apim-Subscription-Key (ChirpStack v4).
+// tokenOf reads the token as clients send it: raw in Authorization (TTN,
+// ChirpStack v3, Node-RED), in Ocp-Apim-Subscription-Key (ChirpStack v4),
+// or in X-API-Token (Telenor Horde/Span clients of the downstream API).
 func tokenOf(r *http.Request) string {
 	if t := strings.TrimSpace(r.Header.Get("Authorization")); t != "" {
 		if len(t) > 7 && strings.EqualFold(t[:7], "bearer ") {
@@ -403,7 +403,10 @@ func tokenOf(r *http.Request) string {
 		}
 		return t
 	}
-	return strings.TrimSpace(r.Header.Get("Ocp-Apim-Subscription-Key"))
+	if t := strings.TrimSpace(r.Header.Get("Ocp-Apim-Subscription-Key")); t != "" {
+		return t
+	}
+	return strings.TrimSpace(r.Header.Get("X-API-Token"))
 }
 
 func (a *API) authorize(r *http.Request, need auth.Capability) (auth.Principal, error) {
@@ -428,7 +431,7 @@ func (a *API) statusOf(ctx context.Context, err error) (int, string) {
 	case errors.As(err, &rl):
 		return http.StatusTooManyRequests, rl.Error()
 	case errors.Is(err, auth.ErrMissing):
-		return http.StatusUnauthorized, "missing API token: send it in the Authorization or Ocp-Apim-Subscription-Key header"
+		return http.StatusUnauthorized, "missing API token: send it in the Authorization, Ocp-Apim-Subscription-Key or X-API-Token header"
 	case errors.Is(err, auth.ErrInvalid):
 		return http.StatusUnauthorized, "invalid API token"
 	case errors.Is(err, auth.ErrForbidden):
