@@ -581,11 +581,14 @@ func (f *Fleet) DeleteCollection(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	ops := []store.Op{{Key: colKey(id)}}
+	// Members move to the default collection, keeping their tags: default
+	// holds every device not placed elsewhere.
 	for _, e := range members {
-		ops = append(ops, store.Op{Key: memberKey(id, e)}, store.Op{Key: euiKey("d/", e)})
+		if err := f.place(ctx, e, DefaultCollection, nil, false); err != nil {
+			return err
+		}
 	}
-	return f.cols.Write(ctx, ops)
+	return f.cols.Write(ctx, []store.Op{{Key: colKey(id)}})
 }
 
 func (f *Fleet) memberEUIs(ctx context.Context, cid string) ([]lora.EUI64, error) {

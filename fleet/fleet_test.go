@@ -329,8 +329,8 @@ func TestCollections(t *testing.T) {
 	if _, err := f.Collection(ctx, c.ID); !errors.Is(err, ErrUnknownCollection) {
 		t.Fatalf("deleted collection: %v", err)
 	}
-	// lora2 was known only by its placement there; lora1 returns to default.
-	if diff := cmp.Diff([]string{lora1.Hex(), nb.EUI.Hex()}, members(DefaultCollection)); diff != "" {
+	// Its members move to default: lora2 (known only by its placement) too.
+	if diff := cmp.Diff([]string{lora1.Hex(), lora2.Hex(), nb.EUI.Hex()}, members(DefaultCollection)); diff != "" {
 		t.Fatalf("default after delete (-want +got):\n%s", diff)
 	}
 	if _, err := f.Members(ctx, "nope"); !errors.Is(err, ErrUnknownCollection) {
@@ -341,5 +341,26 @@ func TestCollections(t *testing.T) {
 	}
 	if _, err := f.Device(ctx, nb.EUI); !errors.Is(err, ErrUnknownDevice) {
 		t.Fatalf("forgotten device: %v", err)
+	}
+}
+
+// A device that was only placed (no modem state, not provisioned) moves to
+// the default collection when its collection is deleted.
+func TestDeleteCollectionMovesMembersToDefault(t *testing.T) {
+	ctx := context.Background()
+	f, _ := newFleet(t, Config{})
+	if _, err := f.CreateCollection(ctx, "field", nil); err != nil {
+		t.Fatal(err)
+	}
+	eui := lora.MustParseEUI64("0102030405060708")
+	if _, err := f.Place(ctx, eui, "field", map[string]string{"name": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.DeleteCollection(ctx, "field"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := f.Device(ctx, eui)
+	if err != nil || d.Collection != DefaultCollection || d.Tags["name"] != "x" {
+		t.Fatalf("after delete: %+v, %v", d, err)
 	}
 }

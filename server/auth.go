@@ -47,6 +47,23 @@ var MethodCaps = map[string]auth.Capability{
 	mgsv1.GeolocationService_ExportAccessPoints_FullMethodName: auth.CapRead,
 	mgsv1.GeolocationService_ImportAccessPoints_FullMethodName: auth.CapDevices,
 	mgsv1.GeolocationService_DeleteAccessPoints_FullMethodName: auth.CapDevices,
+
+	// Downstream messages: queueing and deleting are like modem requests.
+	mgsv1.DownstreamService_SendMessage_FullMethodName:      auth.CapRequests,
+	mgsv1.DownstreamService_BroadcastMessage_FullMethodName: auth.CapRequests,
+	mgsv1.DownstreamService_DeleteMessage_FullMethodName:    auth.CapRequests,
+	mgsv1.DownstreamService_ListMessages_FullMethodName:     auth.CapRead,
+	// Fleet: provisioning and collections are device management.
+	mgsv1.FleetService_ProvisionEndpoint_FullMethodName:     auth.CapDevices,
+	mgsv1.FleetService_UpdateEndpoint_FullMethodName:        auth.CapDevices,
+	mgsv1.FleetService_DeleteEndpoint_FullMethodName:        auth.CapDevices,
+	mgsv1.FleetService_CreateCollection_FullMethodName:      auth.CapDevices,
+	mgsv1.FleetService_DeleteCollection_FullMethodName:      auth.CapDevices,
+	mgsv1.FleetService_PlaceDevice_FullMethodName:           auth.CapDevices,
+	mgsv1.FleetService_ListEndpoints_FullMethodName:         auth.CapRead,
+	mgsv1.FleetService_ListCollections_FullMethodName:       auth.CapRead,
+	mgsv1.FleetService_ListCollectionDevices_FullMethodName: auth.CapRead,
+	mgsv1.FleetService_ListRegistrations_FullMethodName:     auth.CapRead,
 }
 
 // tokenFrom reads the token from "authorization" metadata: the raw token

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/openmgs/openmgs/internal/lora"
@@ -433,6 +434,12 @@ func (m *Modem) WatchEvents(req *mgsv1.WatchEventsRequest, stream mgsv1.ModemSer
 	}
 	sub := m.p.Events().Subscribe(euis, WatchBuffer)
 	defer sub.Close()
+	// The response header tells the client that the subscription is in
+	// place: every uplink committed after stream.Header() returns on the
+	// client side is delivered.
+	if err := stream.SendHeader(metadata.Pairs("x-mgs-subscribed", "1")); err != nil {
+		return err
+	}
 	ctx := stream.Context()
 	for {
 		select {

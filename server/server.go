@@ -14,7 +14,10 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/openmgs/openmgs/auth"
+	"github.com/openmgs/openmgs/fleet"
 	"github.com/openmgs/openmgs/gnssdata"
+	"github.com/openmgs/openmgs/lwm2m"
+	"github.com/openmgs/openmgs/outbox"
 	mgsv1 "github.com/openmgs/openmgs/proto/gen/mgs/v1"
 	"github.com/openmgs/openmgs/uplink"
 )
@@ -50,6 +53,12 @@ type Options struct {
 	ServerOptions []grpc.ServerOption
 	// GNSS, when set, serves GeolocationService (geolocation.go) from it.
 	GNSS *gnssdata.Service
+	// Fleet and Outbox, when both set, serve DownstreamService and
+	// FleetService (downstream.go); Registrations, when set, lists the
+	// live LwM2M registrations for FleetService.ListRegistrations.
+	Fleet         *fleet.Fleet
+	Outbox        *outbox.Outbox
+	Registrations func() []lwm2m.Registration
 }
 
 // GRPC is the assembled server.
@@ -59,6 +68,9 @@ type GRPC struct {
 	Modem  *Modem
 	// Geolocation is nil unless Options.GNSS is set.
 	Geolocation *Geolocation
+	// Downstream and Fleet are nil unless Options.Fleet and Outbox are set.
+	Downstream *Downstream
+	Fleet      *FleetServer
 }
 
 // NewGRPC builds the gRPC server for the pipeline.
@@ -101,6 +113,12 @@ func NewGRPC(p *uplink.Pipeline, o Options) *GRPC {
 	if o.GNSS != nil {
 		g.Geolocation = NewGeolocation(o.GNSS, o.Logger)
 		mgsv1.RegisterGeolocationServiceServer(s, g.Geolocation)
+	}
+	if o.Fleet != nil && o.Outbox != nil {
+		g.Downstream = NewDownstream(o.Fleet, o.Outbox, o.Logger)
+		g.Fleet = NewFleetServer(o.Fleet, o.Registrations, o.Logger)
+		mgsv1.RegisterDownstreamServiceServer(s, g.Downstream)
+		mgsv1.RegisterFleetServiceServer(s, g.Fleet)
 	}
 	healthpb.RegisterHealthServer(s, g.Health)
 	reflection.Register(s)

@@ -7,6 +7,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/openmgs/openmgs/fleet"
+	"github.com/openmgs/openmgs/outbox"
 	"github.com/openmgs/openmgs/store"
 	"github.com/openmgs/openmgs/uplink"
 )
@@ -37,6 +39,18 @@ func Status(err error) error {
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	case errors.Is(err, store.ErrClosed):
 		return status.Error(codes.Unavailable, "the server is shutting down")
+	// Fleet and outbox (DownstreamService, FleetService).
+	case errors.Is(err, fleet.ErrUnknownCollection), errors.Is(err, fleet.ErrUnknownDevice),
+		errors.Is(err, fleet.ErrUnknownEndpoint), errors.Is(err, outbox.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, fleet.ErrInvalid), errors.Is(err, outbox.ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, outbox.ErrQueueFull):
+		return status.Error(codes.ResourceExhausted, err.Error())
+	case errors.Is(err, fleet.ErrExists):
+		return status.Error(codes.AlreadyExists, err.Error())
+	case errors.Is(err, outbox.ErrNotPending), errors.Is(err, fleet.ErrDefaultCollection):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	}
 	return status.Error(codes.Internal, "internal error")
 }

@@ -65,6 +65,11 @@ func commands() []command {
 		{"db", "offline database tools: verify, restore, compact", runDB},
 		{"gnss", "import GNSS orbit data, show its status, evaluate the solver", runGNSS},
 		{"wifi", "manage the Wi-Fi access-point database, evaluate the Wi-Fi solver", runWiFi},
+		{"send", "queue a downstream message for a device (LoRaWAN or NB-IoT)", runSend},
+		{"broadcast", "queue a downstream message for every device of a collection", runBroadcast},
+		{"outbox", "list a device's downstream messages, delete pending ones", runOutbox},
+		{"endpoints", "NB-IoT provisioning table and live LwM2M registrations", runEndpoints},
+		{"collections", "create, list and delete collections, place devices", runCollections},
 	}
 }
 

@@ -100,6 +100,9 @@ func TestGNSSEndToEndFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := watch.Header(); err != nil { // the subscription is in place
+		t.Fatal(err)
+	}
 	tc := f.T0 + 1500
 	up := gnssUplinkPB(1, f.NAV1(tc, gnsstest.Options{AP: f.Near(80e3, 120)}), tc)
 	resp, err := modem.SendUplink(context.Background(), &mgsv1.SendUplinkRequest{Deveui: devEUI, Uplink: up})

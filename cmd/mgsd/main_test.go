@@ -93,6 +93,9 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := watch.Header(); err != nil { // the subscription is in place
+		t.Fatal(err)
+	}
 
 	// An operator queues GETINFO; the next uplink carries it as dnlink.
 	param, _ := structpb.NewValue([]any{"temp", "charge"})

@@ -114,6 +114,15 @@ func (n *nbiotService) start() (addr string, stop func(), err error) {
 	}, nil
 }
 
+// registrations lists the live LwM2M registrations for the gRPC
+// FleetService; nil when the CoAP server is disabled.
+func (n *nbiotService) registrations() func() []lwm2m.Registration {
+	if n.coap == nil {
+		return nil
+	}
+	return n.coap.Registrations
+}
+
 // mount serves the Telenor Horde-compatible downstream and provisioning API
 // beside the LoRa Cloud API, behind the same tokens: reads need read,
 // sending messages needs requests, everything else devices.

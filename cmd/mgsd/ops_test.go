@@ -530,6 +530,9 @@ func TestStreamLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := w.Header(); err != nil { // the subscription is in place
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		code, _, body := get(t, "GET", "http://"+addrs["http"]+"/metrics", "", "")

@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	g := server.NewGRPC(pipe, server.Options{Auth: authn, Logger: log.With("component", "grpc"), AccessLog: cfg.AccessLog,
 		Observe: m.ObserveGRPC, RateLimit: limiter, MaxRecvMsgSize: cfg.GRPCMaxRecvBytes,
 		MaxConcurrentStreams: uint32(cfg.GRPCMaxStreams), Backup: db, BackupDir: cfg.DataDir, OnBackup: m.ObserveBackup,
-		GNSS: orbits})
+		GNSS: orbits, Fleet: nb.fleet, Outbox: nb.outbox, Registrations: nb.registrations()})
 	api, err := httpapi.New(httpapi.Options{Modem: g.Modem, Auth: authn, Logger: log.With("component", "http"),
 		AccessLog: cfg.AccessLog, Observe: m.ObserveHTTP, RateLimit: limiter, MaxConcurrent: cfg.HTTPMaxConcurrent,
 		Metrics: m.Handler(), MaxBodyBytes: cfg.HTTPMaxBodyBytes, Geolocation: g.Geolocation})
