@@ -3,16 +3,20 @@
 //
 //	mgsbench --mode unary --concurrency 32 --devices 1000 --duration 10s
 //	mgsbench --mode batch --batch 128 --concurrency 4
+//	mgsbench --mode http --batch 128 --concurrency 4   # LoRa Cloud uplink/send over HTTP
 //	mgsbench --mode echo   # raw gRPC round trips (health Check): the transport limit
 //	mgsbench crash --kills 100 --devices 1000   # SIGKILL mgsd under load, restart, verify (crash.go)
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -40,6 +44,7 @@ func main() {
 
 type options struct {
 	addr        string
+	httpAddr    string
 	token       string
 	mode        string
 	devices     int
@@ -76,7 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options
 	fs.StringVar(&o.addr, "addr", envOr("MGS_ADDR", "127.0.0.1:7070"), "mgsd gRPC address (env MGS_ADDR)")
 	fs.StringVar(&o.token, "token", os.Getenv("MGS_TOKEN"), "API token (env MGS_TOKEN)")
-	fs.StringVar(&o.mode, "mode", "unary", "unary (SendUplink), batch (SendUplinks) or echo (health Check round trips)")
+	fs.StringVar(&o.httpAddr, "http-addr", envOr("MGS_HTTP_ADDR", "127.0.0.1:7071"), "mgsd HTTP address for --mode http (env MGS_HTTP_ADDR)")
+	fs.StringVar(&o.mode, "mode", "unary", "unary (SendUplink), batch (SendUplinks), http (LoRa Cloud uplink/send, --batch devices per request) or echo (health Check round trips)")
 	fs.IntVar(&o.devices, "devices", 1000, "number of simulated devices")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "concurrent clients")
 	fs.IntVar(&o.batch, "batch", 128, "uplinks per SendUplinks call (batch mode)")
@@ -135,6 +141,7 @@ func bench(ctx context.Context, cc *grpc.ClientConn, o options) (report, error) 
 		lat                  []time.Duration
 		wg                   sync.WaitGroup
 	)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency}}
 	deadline := time.Now().Add(o.duration)
 	start := time.Now()
 	for w := range o.concurrency {
@@ -187,6 +194,21 @@ func bench(ctx context.Context, cc *grpc.ClientConn, o options) (report, error) 
 							}
 						}
 					}
+				case "http":
+					body := make(map[string]any, o.batch)
+					for range min(o.batch, len(mine)) {
+						i := next % len(mine)
+						next++
+						fcnt[i]++
+						body[lora.EUI64FromUint64(o.firstEUI+uint64(mine[i])).String()] = map[string]any{
+							"msgtype": "updf", "fcnt": fcnt[i], "port": 199, "payload": o.payload}
+					}
+					var ok, failed int
+					ok, failed, err = postUplinks(ctx, hc, o, body)
+					n = ok
+					if failed > 0 {
+						errs.Add(int64(failed))
+					}
 				default:
 					err = fmt.Errorf("unknown mode %q", o.mode)
 				}
@@ -226,4 +248,47 @@ func bench(ctx context.Context, cc *grpc.ClientConn, o options) (report, error) 
 func uplinkMsg(fcnt uint32, payload string) *mgsv1.UplinkMsg {
 	port := uint32(199)
 	return &mgsv1.UplinkMsg{Msgtype: "updf", Fcnt: &fcnt, Port: &port, Payload: payload}
+}
+
+// postUplinks sends one LoRa Cloud uplink/send request (HTTP mode) and
+// counts the per-device results.
+func postUplinks(ctx context.Context, hc *http.Client, o options, body map[string]any) (ok, failed int, err error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+o.httpAddr+"/api/v1/uplink/send", bytes.NewReader(b))
+	if err != nil {
+		return 0, 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if o.token != "" {
+		req.Header.Set("Authorization", o.token)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Result map[string]struct {
+			Result json.RawMessage `json:"result"`
+			Error  string          `json:"error"`
+		} `json:"result"`
+		Errors []string `json:"errors"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		return 0, 0, fmt.Errorf("HTTP %d: %v", resp.StatusCode, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, 0, fmt.Errorf("HTTP %d: %v", resp.StatusCode, env.Errors)
+	}
+	for _, r := range env.Result {
+		if r.Error != "" {
+			failed++
+		} else {
+			ok++
+		}
+	}
+	return ok, failed, nil
 }

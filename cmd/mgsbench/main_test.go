@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/openmgs/openmgs/server"
+	"github.com/openmgs/openmgs/server/httpapi"
 	"github.com/openmgs/openmgs/store/boltstore"
 	"github.com/openmgs/openmgs/uplink"
 )
@@ -31,13 +33,19 @@ func TestBenchModes(t *testing.T) {
 	}
 	go g.Server.Serve(lis)
 	defer g.Server.Stop()
+	api, err := httpapi.New(httpapi.Options{Modem: g.Modem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(api)
+	defer hs.Close()
 	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cc.Close()
-	for _, mode := range []string{"echo", "unary", "batch"} {
-		r, err := bench(context.Background(), cc, options{addr: lis.Addr().String(), mode: mode, devices: 20, concurrency: 4, batch: 8,
+	for _, mode := range []string{"echo", "unary", "batch", "http"} {
+		r, err := bench(context.Background(), cc, options{addr: lis.Addr().String(), httpAddr: strings.TrimPrefix(hs.URL, "http://"), mode: mode, devices: 20, concurrency: 4, batch: 8,
 			duration: 200 * time.Millisecond, payload: "0319", firstEUI: 1})
 		if err != nil || r.Errors != 0 || r.Calls == 0 || (mode != "echo" && r.Uplinks == 0) {
 			t.Fatalf("%s: %+v, %v", mode, r, err)
