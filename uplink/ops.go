@@ -50,6 +50,11 @@ func (p *Pipeline) DeleteDevice(ctx context.Context, eui lora.EUI64) error {
 	if err == nil && !found {
 		return ErrNotFound
 	}
+	if err == nil {
+		for _, fn := range p.afterDelete {
+			fn(context.WithoutCancel(ctx), eui)
+		}
+	}
 	return err
 }
 

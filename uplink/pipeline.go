@@ -194,6 +194,7 @@ type Pipeline struct {
 	inFlight     atomic.Int64
 	devLocks     deviceLocks
 	afterCommit  []func(context.Context, *State)
+	afterDelete  []func(context.Context, lora.EUI64)
 }
 
 // New returns a pipeline over s. cfg zero fields take their defaults.
@@ -237,6 +238,13 @@ func (p *Pipeline) InsertStage(after string, st Stage) error {
 // serves.
 func (p *Pipeline) OnCommit(fn func(context.Context, *State)) {
 	p.afterCommit = append(p.afterCommit, fn)
+}
+
+// OnDelete registers fn to run after a device was deleted (state kept
+// outside the device record, such as queued downstream messages, goes with
+// it). Call it before the pipeline serves.
+func (p *Pipeline) OnDelete(fn func(context.Context, lora.EUI64)) {
+	p.afterDelete = append(p.afterDelete, fn)
 }
 
 // Events returns the broker that publishes one event per committed uplink.

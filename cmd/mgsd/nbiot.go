@@ -69,6 +69,12 @@ func openNBIoT(st store.Store, cfg *config, pipe *uplink.Pipeline, log *slog.Log
 		return nil, err
 	}
 	pipe.OnCommit(sent)
+	// A deleted device's queued messages go with it.
+	pipe.OnDelete(func(ctx context.Context, eui lora.EUI64) {
+		if err := n.outbox.Purge(ctx, eui); err != nil {
+			log.Error("purge outbox of deleted device", "dev_eui", eui, "err", err)
+		}
+	})
 	// Everynet connections deliver queued messages on downlink_request.
 	for i := range cfg.Everynet {
 		cfg.Everynet[i].Downlinks = outboxDownlinks{n.outbox}

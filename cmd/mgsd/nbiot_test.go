@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -127,5 +128,39 @@ func TestDownstreamAuth(t *testing.T) {
 	}
 	if code := do(http.MethodPost, "/collections", "root", `{"collectionId":"field"}`); code/100 != 2 {
 		t.Fatalf("create collection: %d", code)
+	}
+}
+
+// TestDeleteDevicePurgesOutbox: deleting a device through the modem API
+// also drops its queued downstream messages.
+func TestDeleteDevicePurgesOutbox(t *testing.T) {
+	addrs, stop := startMgsd(t, t.TempDir())
+	defer stop()
+	c := dial(t, addrs["grpc"])
+	ctx := context.Background()
+	if _, err := c.SendUplink(ctx, &mgsv1.SendUplinkRequest{Deveui: devEUI, Uplink: &mgsv1.UplinkMsg{Fcnt: u32(1), Port: u32(199), Payload: "0319"}}); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + addrs["http"] + "/collections/default/devices/" + devEUI
+	if code := rawPost(t, base+"/to", `{"port": 42, "payload": "AQI="}`); code != http.StatusNoContent {
+		t.Fatalf("queue: HTTP %d", code)
+	}
+	if _, err := c.DeleteDevices(ctx, &mgsv1.DeleteDevicesRequest{Deveuis: []string{devEUI}}); err != nil {
+		t.Fatal(err)
+	}
+	// The device is unknown again, and when it comes back its queue is empty.
+	if _, err := c.SendUplink(ctx, &mgsv1.SendUplinkRequest{Deveui: devEUI, Uplink: &mgsv1.UplinkMsg{Fcnt: u32(2), Port: u32(199), Payload: "0319"}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(base + "/outbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Messages []json.RawMessage `json:"messages"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK || len(body.Messages) != 0 {
+		t.Fatalf("outbox after delete: HTTP %d, %d messages, %v", resp.StatusCode, len(body.Messages), err)
 	}
 }
