@@ -74,13 +74,15 @@ func everynetConfig(st *settings) ([]everynet.Config, error) {
 }
 
 // startEverynet starts one connector per configuration; each connection's
-// state is a gRPC health entry "everynet/<name>". The returned wait blocks
-// until every connector has processed what it received after ctx ended.
+// state is a gRPC health entry "everynet/<name>"; its replay cursor is kept
+// in db (everynet_cursor.go). The returned wait blocks until every
+// connector has processed what it received after ctx ended.
 func startEverynet(ctx context.Context, cfgs []everynet.Config, pipe *uplink.Pipeline, health interface {
 	SetServingStatus(string, healthpb.HealthCheckResponse_ServingStatus)
-}, log *slog.Logger) (wait func(), conns []*everynet.Connector, err error) {
+}, log *slog.Logger, db store.Store) (wait func(), conns []*everynet.Connector, err error) {
 	for i, c := range cfgs {
 		c.Logger = log.With("component", "everynet", "connection", c.Name)
+		c.Cursor = newStoreCursor(db)
 		c.OnStateChange = func(s everynet.Status) {
 			st := healthpb.HealthCheckResponse_NOT_SERVING
 			if s.Healthy() {

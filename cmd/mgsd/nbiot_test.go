@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -162,5 +163,27 @@ func TestDeleteDevicePurgesOutbox(t *testing.T) {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK || len(body.Messages) != 0 {
 		t.Fatalf("outbox after delete: HTTP %d, %d messages, %v", resp.StatusCode, len(body.Messages), err)
+	}
+}
+
+// TestCoAPPortInUse: mgsd refuses to start, naming the option, when the
+// CoAP port is taken, and leaves nothing running.
+func TestCoAPPortInUse(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	dir := t.TempDir()
+	err = run(context.Background(), []string{"--data", dir, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+		"--coap-addr", pc.LocalAddr().String()}, func(string) string { return "" }, io.Discard, io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "coap-addr") {
+		t.Fatalf("run with a taken CoAP port: %v", err)
+	}
+	// The database was closed: it opens again at once.
+	addrs, stop := startMgsd(t, dir)
+	stop()
+	if addrs["grpc"] == "" {
+		t.Fatal("restart failed")
 	}
 }

@@ -143,6 +143,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	addrs := map[string]string{"grpc": lis.Addr().String()}
+	// CoAP first: if its port is taken, nothing else has started serving.
+	coapAddr, stopCoAP, err := nb.start()
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	defer stopCoAP() // after the servers drained, before the database closes
+	if coapAddr != "" {
+		addrs["coap"] = coapAddr
+	}
 	var servers []*httpServer
 	var serving atomic.Bool
 	serving.Store(true)
@@ -185,19 +195,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 		}()
 	}
-	waitEverynet, conns, err := startEverynet(ctx, cfg.Everynet, pipe, g.Health, log)
+	waitEverynet, conns, err := startEverynet(ctx, cfg.Everynet, pipe, g.Health, log, db)
 	if err != nil {
 		return err
 	}
 	connList.Store(&conns)
-	coapAddr, stopCoAP, err := nb.start()
-	if err != nil {
-		return err
-	}
-	defer stopCoAP() // after the servers drained, before the database closes
-	if coapAddr != "" {
-		addrs["coap"] = coapAddr
-	}
 	mode := "tokens"
 	if authn.Open() {
 		mode = "open"

@@ -75,9 +75,22 @@ type Config struct {
 	// messages the network timestamped out of order are not missed; the
 	// packet_hash de-duplication drops what was already processed.
 	ReplayOverlap time.Duration // default 10 s
-	// DedupSize bounds the remembered (type, packet_hash) pairs. It must
-	// hold every message of ReplayOverlap plus a reconnect.
+	// DedupSize bounds the remembered (type, packet_hash) pairs, in memory
+	// and in a saved cursor. It must hold every message of ReplayOverlap
+	// plus a reconnect.
 	DedupSize int // default 16384
+	// MaxLookBack bounds how far back a history request reaches
+	// (from_unixtime is never older than now - MaxLookBack), after a long
+	// outage or a restart from an old saved cursor. Messages older than
+	// that are not replayed (a warning says so). The Data API keeps
+	// uplinks and downlinks for 48 h, everything else for 1 h.
+	MaxLookBack time.Duration // default 24 h
+	// Cursor, when set, persists the replay position so that a restarted
+	// connector first asks for history from where the previous one
+	// stopped (see CursorStore). CursorSaveInterval throttles the saves;
+	// the last one happens when Run returns.
+	Cursor             CursorStore
+	CursorSaveInterval time.Duration // default 1 s
 	// StaleAfter: a downlink_request whose tx_time is older than this is
 	// not answered (its RX window is gone, e.g. a replayed one).
 	StaleAfter time.Duration // default 10 s
@@ -110,21 +123,23 @@ func DefaultTypes() []string {
 // DefaultConfig returns the defaults (URL and Token still to be set).
 func DefaultConfig() Config {
 	return Config{
-		Types:         DefaultTypes(),
-		DataRatePlan:  PlanEU868,
-		ClaimDelay:    10 * time.Second,
-		DialTimeout:   10 * time.Second,
-		WriteTimeout:  5 * time.Second,
-		PingInterval:  20 * time.Second,
-		ReadTimeout:   60 * time.Second,
-		MinBackoff:    500 * time.Millisecond,
-		MaxBackoff:    60 * time.Second,
-		StableAfter:   30 * time.Second,
-		ReplayOverlap: 10 * time.Second,
-		DedupSize:     16384,
-		StaleAfter:    10 * time.Second,
-		HandleTimeout: 30 * time.Second,
-		MaxQueued:     4096,
+		Types:              DefaultTypes(),
+		DataRatePlan:       PlanEU868,
+		ClaimDelay:         10 * time.Second,
+		DialTimeout:        10 * time.Second,
+		WriteTimeout:       5 * time.Second,
+		PingInterval:       20 * time.Second,
+		ReadTimeout:        60 * time.Second,
+		MinBackoff:         500 * time.Millisecond,
+		MaxBackoff:         60 * time.Second,
+		StableAfter:        30 * time.Second,
+		ReplayOverlap:      10 * time.Second,
+		DedupSize:          16384,
+		MaxLookBack:        24 * time.Hour,
+		CursorSaveInterval: time.Second,
+		StaleAfter:         10 * time.Second,
+		HandleTimeout:      30 * time.Second,
+		MaxQueued:          4096,
 	}
 }
 
@@ -177,13 +192,17 @@ func (c Config) Validate() error {
 	}{{"claim-delay", c.ClaimDelay}, {"dial-timeout", c.DialTimeout}, {"write-timeout", c.WriteTimeout},
 		{"ping-interval", c.PingInterval}, {"read-timeout", c.ReadTimeout}, {"min-backoff", c.MinBackoff},
 		{"max-backoff", c.MaxBackoff}, {"stable-after", c.StableAfter}, {"stale-after", c.StaleAfter},
-		{"handle-timeout", c.HandleTimeout}} {
+		{"handle-timeout", c.HandleTimeout}, {"max-look-back", c.MaxLookBack},
+		{"cursor-save-interval", c.CursorSaveInterval}} {
 		if d.v <= 0 {
 			return configErr("everynet "+d.name, "must be positive, got %v", d.v)
 		}
 	}
 	if c.ReplayOverlap < 0 {
 		return configErr("everynet replay-overlap", "must not be negative, got %v", c.ReplayOverlap)
+	}
+	if c.MaxLookBack <= c.ReplayOverlap {
+		return configErr("everynet max-look-back", "%v must exceed the replay overlap %v", c.MaxLookBack, c.ReplayOverlap)
 	}
 	if c.ReadTimeout <= c.PingInterval {
 		return configErr("everynet read-timeout", "%v must exceed the ping interval %v", c.ReadTimeout, c.PingInterval)

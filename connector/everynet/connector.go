@@ -61,9 +61,12 @@ type Status struct {
 	// Connects counts established connections (reconnects = Connects-1).
 	Connects    uint64
 	LastMessage time.Time
-	// Cursor is meta.time of the newest message received; a reconnect
-	// replays history from shortly before it.
-	Cursor            float64
+	// Cursor is meta.time of the newest message received (at start, the
+	// saved cursor); a reconnect replays history from shortly before it.
+	Cursor float64
+	// SavedCursor is the Time of the last checkpoint loaded from or saved
+	// to the Cursor store (0: none).
+	SavedCursor       float64
 	Uplinks           uint64 // processed by the pipeline (joins included)
 	DownlinkResponses uint64
 	Claims            uint64
@@ -87,6 +90,7 @@ type Connector struct {
 	now     func() time.Time
 	dialer  websocket.Dialer
 	seen    *dedup
+	track   *tracker      // the checkpoint for the Cursor store
 	slots   chan struct{} // one per queued message (MaxQueued)
 	started atomic.Bool
 	base    context.Context // Run's context without its cancellation
@@ -94,13 +98,16 @@ type Connector struct {
 	secret  string          // the access token, scrubbed from error texts
 	wg      sync.WaitGroup  // device workers
 
-	mu         sync.Mutex // guards the fields below
-	st         Status
-	sess       *session
-	lastFrom   float64 // from_unixtime of the last connection
-	lastStable bool    // the last connection lasted StableAfter
-	devices    map[lora.EUI64]*device
-	closed     bool
+	mu          sync.Mutex // guards the fields below
+	st          Status
+	sess        *session
+	lastFrom    float64 // from_unixtime of the last connection
+	lastStable  bool    // the last connection lasted StableAfter
+	noHistory   bool    // the network refused the last history request
+	clipped     float64 // the last from_unixtime raised to MaxLookBack (logged once)
+	saveFailing bool
+	devices     map[lora.EUI64]*device
+	closed      bool
 }
 
 // device is the per-device state: the ordered work queue and the
@@ -157,6 +164,9 @@ func New(cfg Config, h Handler) (*Connector, error) {
 		devices: make(map[lora.EUI64]*device),
 		base:    context.Background(),
 	}
+	if cfg.Cursor != nil {
+		c.track = newTracker(cfg.ReplayOverlap, cfg.DedupSize)
+	}
 	c.url = redact(cfg.dialURL(0))
 	c.secret = cfg.Token
 	if u, err := url.Parse(cfg.URL); err == nil && c.secret == "" {
@@ -197,7 +207,8 @@ func (c *Connector) Run(ctx context.Context) error {
 		return errors.New("everynet: Run called twice")
 	}
 	c.base = context.WithoutCancel(ctx)
-	defer c.shutdown()
+	c.loadCursor(ctx)
+	defer c.shutdown(c.startSaving())
 	attempt := 0
 	for ctx.Err() == nil {
 		c.setState(StateConnecting, nil)
@@ -209,6 +220,14 @@ func (c *Connector) Run(ctx context.Context) error {
 			}
 			if resp != nil {
 				err = fmt.Errorf("%w (HTTP %s)", err, resp.Status)
+				if from > 0 && historyRefused(resp.StatusCode) {
+					c.mu.Lock()
+					c.noHistory = true
+					c.mu.Unlock()
+					c.log.Warn("the network refused the history request: the next connection asks for none; "+
+						"messages since from_unixtime that were not received are missed", "from_unixtime", from,
+						"status", resp.Status)
+				}
 			}
 			err = c.scrub(err)
 			attempt++
@@ -253,8 +272,9 @@ func (c *Connector) scrub(err error) error {
 	return errors.New(strings.ReplaceAll(err.Error(), c.secret, "REDACTED"))
 }
 
-// shutdown stops the claim timers and waits for the device workers.
-func (c *Connector) shutdown() {
+// shutdown stops the claim timers, waits for the device workers, stops
+// the periodic saves and saves the final checkpoint.
+func (c *Connector) shutdown(stopSaving func()) {
 	c.mu.Lock()
 	c.closed = true
 	for _, d := range c.devices {
@@ -266,6 +286,8 @@ func (c *Connector) shutdown() {
 	}
 	c.mu.Unlock()
 	c.wg.Wait()
+	stopSaving()
+	c.saveCursor() // every message received is finished now
 	c.setState(StateStopped, nil)
 	c.log.Info("stopped")
 }
@@ -295,21 +317,56 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // replayFrom is the from_unixtime of the next connection: shortly before
-// the newest message received, or, if the last connection replayed history
-// and dropped before StableAfter (so the replay may be incomplete), where
-// that replay started.
+// the newest message received (or the saved cursor), or, if the last
+// connection replayed history and dropped before StableAfter (so the
+// replay may be incomplete), where that replay started; never older than
+// MaxLookBack. After the network refused a history request, the next
+// connection asks for none (0).
 func (c *Connector) replayFrom() float64 {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	if c.noHistory {
+		c.noHistory = false
+		c.lastFrom = 0
+		c.mu.Unlock()
+		return 0
+	}
 	if c.st.Cursor == 0 {
+		c.mu.Unlock()
 		return 0
 	}
 	from := c.st.Cursor - c.cfg.ReplayOverlap.Seconds()
 	if !c.lastStable && c.lastFrom > 0 && c.lastFrom < from {
 		from = c.lastFrom
 	}
+	floor := lora.UnixSeconds(c.now()) - c.cfg.MaxLookBack.Seconds()
+	clip := from < floor
+	if clip {
+		from = floor
+	}
 	c.lastFrom = from
+	warn := clip && from-c.clipped > c.cfg.MaxLookBack.Seconds()/2 // once per outage, not per retry
+	if warn {
+		c.clipped = from
+	}
+	cursor := c.st.Cursor
+	c.mu.Unlock()
+	if warn {
+		c.log.Warn("history older than the maximum look-back is not replayed: messages in between are missed",
+			"cursor", cursor, "from_unixtime", from, "max_look_back", c.cfg.MaxLookBack)
+	}
 	return from
+}
+
+// historyRefused reports whether a handshake status may mean the network
+// will not serve the history asked for (e.g. from_unixtime beyond its
+// retention), rather than an authentication, routing or load problem.
+func historyRefused(code int) bool {
+	switch code {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusRequestTimeout,
+		http.StatusTooManyRequests:
+		return false
+	}
+	return code >= 400 && code < 500
 }
 
 // session is one WebSocket connection. Only its writer goroutine writes

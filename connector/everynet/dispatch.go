@@ -32,6 +32,15 @@ func (c *Connector) receive(ctx context.Context, s *session, data []byte, recv t
 		c.st.Cursor = m.Time
 	}
 	c.mu.Unlock()
+	// The checkpoint passes this message once it is finished: here, or by
+	// the device worker it is queued on (queued).
+	seq := c.track.begin(m.Time)
+	queued, remember := false, ""
+	defer func() {
+		if !queued {
+			c.track.end(seq, remember)
+		}
+	}()
 
 	switch m.Type {
 	case typeUplink:
@@ -54,16 +63,16 @@ func (c *Connector) receive(ctx context.Context, s *session, data []byte, recv t
 		for _, n := range notes {
 			lg.Debug("uplink mapping", "note", n)
 		}
-		c.handleOnce(ctx, lg, m, func(key string) { c.runUplink(lg, m, u, key) })
+		queued = c.handleOnce(ctx, lg, m, seq, func(key string) bool { return c.runUplink(lg, m, u, key) })
 
 	case typeJoinRequest:
 		if !c.require(lg, m, true) {
 			return
 		}
 		u, _ := joiningUplink(m, c.cfg.DataRatePlan)
-		c.handleOnce(ctx, lg, m, func(key string) {
+		queued = c.handleOnce(ctx, lg, m, seq, func(key string) bool {
 			lg.Info("join request: session reset sent to the pipeline as joining (the join itself is answered by the network or another application server)")
-			c.runUplink(lg, m, u, key)
+			return c.runUplink(lg, m, u, key)
 		})
 
 	case typeDownlinkRequest:
@@ -78,7 +87,10 @@ func (c *Connector) receive(ctx context.Context, s *session, data []byte, recv t
 		if req.CounterDown == nil {
 			lg.Warn("downlink_request without counter_down: the response leaves it to the network")
 		}
-		c.handleOnce(ctx, lg, m, func(string) { c.answer(lg, s, m, req, recv) })
+		queued = c.handleOnce(ctx, lg, m, seq, func(string) bool {
+			c.answer(lg, s, m, req, recv)
+			return true
+		})
 
 	case typeDownlink:
 		if !c.require(lg, m, false) {
@@ -93,7 +105,10 @@ func (c *Connector) receive(ctx context.Context, s *session, data []byte, recv t
 			lg.Debug("duplicate downlink notification ignored")
 			return
 		}
-		c.handleOnce(ctx, lg, m, func(string) { c.transmitted(lg, m, n) })
+		queued = c.handleOnce(ctx, lg, m, seq, func(string) bool {
+			c.transmitted(lg, m, n)
+			return true
+		})
 
 	case typeStatusResponse, typeStatus:
 		var p statusParams
@@ -104,6 +119,7 @@ func (c *Connector) receive(ctx context.Context, s *session, data []byte, recv t
 		if c.seenBefore(m) {
 			return
 		}
+		remember = dedupKey(m)
 		attrs := []any{}
 		if p.Battery != nil {
 			attrs = append(attrs, "battery", batteryText(*p.Battery))
@@ -125,6 +141,7 @@ func (c *Connector) receive(ctx context.Context, s *session, data []byte, recv t
 		if c.seenBefore(m) {
 			return
 		}
+		remember = dedupKey(m)
 		for _, s := range p.Solutions {
 			lg.Info("network location solution", "lat", s.Lat, "lng", s.Lng, "precision_m", s.Precision,
 				"quality", s.Quality, "method", s.Method)
@@ -142,6 +159,7 @@ func (c *Connector) receive(ctx context.Context, s *session, data []byte, recv t
 		if c.seenBefore(m) {
 			return
 		}
+		remember = dedupKey(m)
 		attrs := []any{"message", p.Message}
 		if len(p.Code) > 0 && !isNull(p.Code) {
 			attrs = append(attrs, "code", strings.Trim(string(p.Code), `"`))
@@ -152,7 +170,14 @@ func (c *Connector) receive(ctx context.Context, s *session, data []byte, recv t
 			// The network completed an OTAA join it handled itself: the
 			// modem's session restarted.
 			u := store.Uplink{Type: store.MsgJoining, Timestamp: m.Time}
-			c.enqueue(ctx, m.Device, func() { c.runUplink(lg, m, u, "") })
+			key := remember
+			remember, queued = "", true
+			c.enqueue(ctx, m.Device, seq, func() string {
+				if c.runUplink(lg, m, u, "") {
+					return key
+				}
+				return ""
+			})
 		}
 
 	case typeDownlinkResponse, typeJoinResponse, typeStatusRequest, typeDownlinkClaim:
@@ -203,13 +228,22 @@ func (c *Connector) require(lg *slog.Logger, m *message, needHash bool) bool {
 	return true
 }
 
-// seenBefore records a message's (type, packet_hash) and reports whether
-// it was received before (a replay after reconnect).
-func (c *Connector) seenBefore(m *message) bool {
+// dedupKey is a message's de-duplication key, "" without a packet_hash.
+func dedupKey(m *message) string {
 	if m.PacketHash == "" {
+		return ""
+	}
+	return m.Type + "/" + m.PacketHash
+}
+
+// seenBefore records a message's (type, packet_hash) and reports whether
+// it was received before (a replay after reconnect or restart).
+func (c *Connector) seenBefore(m *message) bool {
+	key := dedupKey(m)
+	if key == "" {
 		return false
 	}
-	if c.seen.add(m.Type + "/" + m.PacketHash) {
+	if c.seen.add(key) {
 		return false
 	}
 	c.msgLogger(m).Debug("already received: ignored")
@@ -218,21 +252,30 @@ func (c *Connector) seenBefore(m *message) bool {
 }
 
 // handleOnce queues job on the device's worker unless the message was
-// received before. job gets the de-duplication key ("" without a hash).
-func (c *Connector) handleOnce(ctx context.Context, lg *slog.Logger, m *message, job func(key string)) {
+// received before, and reports whether it did (the worker then finishes
+// the message seq). job gets the de-duplication key ("" without a hash)
+// and reports whether the message is processed: only then is its key kept
+// in the checkpoint.
+func (c *Connector) handleOnce(ctx context.Context, lg *slog.Logger, m *message, seq uint64, job func(key string) bool) bool {
 	if c.seenBefore(m) {
-		return
+		return false
 	}
-	key := ""
-	if m.PacketHash != "" {
-		key = m.Type + "/" + m.PacketHash
-	}
-	c.enqueue(ctx, m.Device, func() { job(key) })
+	key := dedupKey(m)
+	c.enqueue(ctx, m.Device, seq, func() string {
+		if job(key) {
+			return key
+		}
+		return ""
+	})
+	return true
 }
 
-// enqueue appends job to the device's queue, starting its worker if idle.
-// It waits while MaxQueued messages are queued.
-func (c *Connector) enqueue(ctx context.Context, eui lora.EUI64, job func()) {
+// enqueue appends job to the device's queue, starting its worker if idle;
+// once job has run, the message seq is finished and the key it returns
+// remembered. It waits while MaxQueued messages are queued. If ctx ends
+// first, the message is dropped and seq stays unfinished, so the saved
+// cursor never passes it.
+func (c *Connector) enqueue(ctx context.Context, eui lora.EUI64, seq uint64, job func() (key string)) {
 	select {
 	case c.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -240,7 +283,7 @@ func (c *Connector) enqueue(ctx context.Context, eui lora.EUI64, job func()) {
 	}
 	c.mu.Lock()
 	d := c.device(eui)
-	d.queue = append(d.queue, job)
+	d.queue = append(d.queue, func() { c.track.end(seq, job()) })
 	if !d.running {
 		d.running = true
 		c.wg.Add(1)
@@ -280,8 +323,9 @@ func (c *Connector) device(eui lora.EUI64) *device {
 }
 
 // runUplink hands an uplink (or joining) to the pipeline and keeps its
-// downlink for the next downlink_request.
-func (c *Connector) runUplink(lg *slog.Logger, m *message, u store.Uplink, key string) {
+// downlink for the next downlink_request. It reports false when the
+// pipeline failed and a replay may deliver the uplink again.
+func (c *Connector) runUplink(lg *slog.Logger, m *message, u store.Uplink, key string) bool {
 	c.mu.Lock()
 	d := c.device(m.Device)
 	if m.Network != "" {
@@ -299,14 +343,14 @@ func (c *Connector) runUplink(lg *slog.Logger, m *message, u store.Uplink, key s
 	if err != nil {
 		if errors.Is(err, uplink.ErrInvalid) {
 			c.reject(lg, "uplink rejected by the pipeline", err)
-			return
+			return true // a replay would be rejected again
 		}
 		// Not processed: a replay after a reconnect may deliver it again.
 		if key != "" {
 			c.seen.forget(key)
 		}
 		lg.Error("uplink not processed", "err", err)
-		return
+		return false
 	}
 	c.count(func(st *Status) { st.Uplinks++ })
 	var dn *store.Dnlink
@@ -316,6 +360,7 @@ func (c *Connector) runUplink(lg *slog.Logger, m *message, u store.Uplink, key s
 	lg.Debug("uplink processed", "msgtype", u.Type.String(), "fcnt", u.FCnt, "port", u.Port,
 		"dnlink", dn != nil, "duration", time.Since(start))
 	c.setModemDownlink(m, dn)
+	return true
 }
 
 // setModemDownlink records the newest UPLINK_RESPONSE dnlink of a device;

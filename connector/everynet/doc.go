@@ -21,4 +21,17 @@
 // jittered exponential backoff, asking for history from shortly before
 // the last message received (from_unixtime); replayed messages already
 // seen are dropped by (type, packet_hash).
+//
+// With a CursorStore (Config.Cursor) the replay position survives
+// restarts: a Checkpoint {Time, Seen} is saved at most once per
+// CursorSaveInterval and when Run returns. Time only advances over the
+// prefix of received messages that are all finished (the workers finish
+// out of arrival order), so it is never ahead of what the pipeline
+// committed; Seen holds the keys of the processed messages that a replay
+// from Time-ReplayOverlap delivers again, so the restarted connector drops
+// them (the pipeline itself only recognises a repeat of a device's last
+// uplink). The first connection after a restart replays from
+// Time-ReplayOverlap, never further back than MaxLookBack; a history
+// request the network refuses (HTTP 4xx other than 401/403/404/408/429)
+// is dropped for the next connection.
 package everynet

@@ -41,6 +41,11 @@ type fakeNS struct {
 	refuse      bool // answer handshakes with 401
 	mute        bool // ignore pings: no pong ever comes back
 	deliveredUp map[string]int
+	// retention, when set, is how long history is kept: older messages
+	// are not replayed. refuseBefore, when set, answers a from_unixtime
+	// older than it with HTTP 400.
+	retention    time.Duration
+	refuseBefore float64
 }
 
 type storedMsg struct {
@@ -63,7 +68,7 @@ func newFakeNS(t testing.TB) *fakeNS {
 	ns.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ns.mu.Lock()
 		ns.handshakes++
-		refuse, mute := ns.refuse, ns.mute
+		refuse, mute, refuseBefore := ns.refuse, ns.mute, ns.refuseBefore
 		ns.mu.Unlock()
 		if r.URL.Path != "/api/v1.0/data" {
 			http.NotFound(w, r)
@@ -72,6 +77,12 @@ func newFakeNS(t testing.TB) *fakeNS {
 		if refuse || r.URL.Query().Get("access_token") != testToken {
 			http.Error(w, "invalid access token", http.StatusUnauthorized)
 			return
+		}
+		if f := r.URL.Query().Get("from_unixtime"); f != "" && refuseBefore > 0 {
+			if from, err := strconv.ParseFloat(f, 64); err == nil && from < refuseBefore {
+				http.Error(w, "from_unixtime is beyond the history kept", http.StatusBadRequest)
+				return
+			}
 		}
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {
@@ -95,6 +106,9 @@ func newFakeNS(t testing.TB) *fakeNS {
 				ns.mu.Unlock()
 				ws.Close()
 				return
+			}
+			if ns.retention > 0 {
+				from = max(from, now()-ns.retention.Seconds())
 			}
 			for _, m := range ns.history {
 				if m.time >= from {

@@ -58,6 +58,8 @@ func TestConfigValidate(t *testing.T) {
 		{"dedup", "dedup-size", func(c *Config) { c.DedupSize = 0 }},
 		{"queue", "max-queued", func(c *Config) { c.MaxQueued = 0 }},
 		{"overlap", "replay-overlap", func(c *Config) { c.ReplayOverlap = -time.Second }},
+		{"look-back", "max-look-back", func(c *Config) { c.MaxLookBack = c.ReplayOverlap }},
+		{"save interval", "cursor-save-interval", func(c *Config) { c.CursorSaveInterval = 0 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := good
