@@ -11,6 +11,17 @@
 // Saastamoinen-style troposphere, i.e. what the solver models, so solutions
 // land within metres of Truth. No ionosphere is added and the navigation
 // file carries no ION ALPHA/BETA.
+//
+// NewMixed (mixed.go) is a second, multi-system fixture: GPS and BeiDou
+// GEO/IGSO/MEO satellites (two broadcast records each) written as a RINEX
+// 3.04 mixed navigation file, with Galileo, GLONASS, QZSS and SBAS records
+// to skip, GPSA/GPSB and BDSA/BDSB ionosphere and TIME SYSTEM CORR headers,
+// and a RINEX 3.04 observation file (four systems, 4–14 observation types,
+// blank fields, every epoch flag) of a receiver at a known position. Its
+// ranges include the Klobuchar ionosphere and a BeiDou inter-system bias.
+// Every value is rounded to the files' digits, so parsed files compare
+// exactly with the generator's fields. Only project code and the ICDs'
+// definitions are involved; no third-party data.
 package gnsstest
 
 import (

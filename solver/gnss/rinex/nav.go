@@ -184,7 +184,13 @@ func (f *NavFile) parseRecords3(lr *lineReader) error {
 			sys, lines = orbit.BeiDou, 7
 		case 'E', 'J', 'I':
 			lines = 7
-		case 'R', 'S':
+		case 'R':
+			// RINEX 3.05 added a fourth orbit line to GLONASS records.
+			lines = 3
+			if f.Version >= 3.05 {
+				lines = 4
+			}
+		case 'S':
 			lines = 3
 		default:
 			return &ParseError{Line: start, Field: "system", Err: fmt.Errorf("%w: record starts with %q", ErrFormat, col(s, 0, 3))}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmgs/openmgs/gnssdata/gnsstest"
 	"github.com/openmgs/openmgs/solver/gnss/orbit"
 )
 
@@ -494,8 +495,21 @@ func TestYUMAFromEphemerides(t *testing.T) {
 
 func sq(x float64) float64 { return x * x }
 
+// optionalFixture reads an optional testdata file for a fuzz seed, nil when
+// it is absent (the fuzz target still runs on the generated seeds).
+func optionalFixture(name string, n int) []byte {
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil || len(b) < n {
+		return nil
+	}
+	return b[:n]
+}
+
 func FuzzParseNav(f *testing.F) {
-	f.Add(fixture(f, "BRDM00DLR_S_20230730000_01D_MN.rnx")[:4000])
+	f.Add(gnsstest.NewMixed().RINEXNav())
+	if b := optionalFixture("BRDM00DLR_S_20230730000_01D_MN.rnx", 4000); b != nil {
+		f.Add(b)
+	}
 	f.Add([]byte("     2.10           N: GPS NAV DATA                         RINEX VERSION / TYPE\n" +
 		"                                                            END OF HEADER\n" +
 		" 1 05  4  2  2  0  0.0 3.966595977540D-04 1.705302565820D-12 0.000000000000D+00\n"))
@@ -510,7 +524,11 @@ func FuzzParseNav(f *testing.F) {
 func FuzzParseObs(f *testing.F) {
 	f.Add([]byte(obs2Synthetic))
 	f.Add([]byte(obs3Synthetic))
-	f.Add(fixture(f, "rinex_obs_mixed_types.20o")[:3000])
+	obs := gnsstest.NewMixed().RINEXObs("BDT")
+	f.Add(obs[:bytes.Index(obs, []byte("> 2024 03 03 00 05 31"))]) // header and two epochs
+	if b := optionalFixture("rinex_obs_mixed_types.20o", 3000); b != nil {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		o, err := ParseObs(bytes.NewReader(b))
 		if err != nil {
