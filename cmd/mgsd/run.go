@@ -78,10 +78,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	pipe := uplink.New(db, uplink.Config{MaxLogs: cfg.MaxLogs, MaxFiles: cfg.MaxFiles, MaxStreamRecords: cfg.MaxStreamRecords,
 		MaxPositions: cfg.MaxPositions, MaxPendingRequests: cfg.MaxPendingRequests, Logger: log.With("component", "uplink"),
-		Observer: m, GNSS: orbits, WiFi: wf.solver})
+		Observer: m, GNSS: meteredGNSS{orbits, m}, WiFi: meteredWiFi{wf.solver, m}})
 	nb, err := openNBIoT(db, cfg, pipe, log) // NB-IoT/LwM2M, outbox, Horde API (nbiot.go)
 	if err != nil {
 		return err
+	}
+	if nb.coap != nil {
+		if err := registerLwM2M(m, nb.coap); err != nil {
+			return err
+		}
 	}
 
 	// Tokens: static ones from the command line plus the stored ones. With

@@ -50,6 +50,8 @@ type Metrics struct {
 	httpDuration   *prometheus.HistogramVec
 	backups        *prometheus.CounterVec
 	backupBytes    prometheus.Counter
+	solverRuns     *prometheus.CounterVec
+	solverDuration *prometheus.HistogramVec
 
 	// Per-stage observers, cached: With(label) costs a map lookup and a
 	// hash; a stage name set is small and fixed.
@@ -92,8 +94,13 @@ func New() *Metrics {
 		Help: "Online backups served, by result (ok, error)."}, []string{"result"})
 	m.backupBytes = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: "backup_bytes_total",
 		Help: "Bytes of the snapshots of successful backups."})
+	m.solverRuns = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "solver_runs_total",
+		Help: "Position solves of uplinks by solver (gnss, wifi) and result (ok, failed)."}, []string{"solver", "result"})
+	m.solverDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "solver_duration_seconds",
+		Help:    "Duration of position solves of uplinks, by solver.",
+		Buckets: []float64{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1}}, []string{"solver"})
 	m.reg.MustRegister(m.uplinks, m.uplinkDuration, m.uplinkAttempts, m.stageDuration, m.commitDuration, m.commitWrites,
-		m.grpcRequests, m.grpcDuration, m.httpRequests, m.httpDuration, m.backups, m.backupBytes,
+		m.grpcRequests, m.grpcDuration, m.httpRequests, m.httpDuration, m.backups, m.backupBytes, m.solverRuns, m.solverDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
 	return m
@@ -138,6 +145,16 @@ func (m *Metrics) UplinkDone(o uplink.Outcome) {
 	if o.Attempts > 0 {
 		m.uplinkAttempts.Observe(float64(o.Attempts))
 	}
+}
+
+// SolverDone records one position solve.
+func (m *Metrics) SolverDone(solver string, ok bool, d time.Duration) {
+	result := "ok"
+	if !ok {
+		result = "failed"
+	}
+	m.solverRuns.WithLabelValues(solver, result).Inc()
+	m.solverDuration.WithLabelValues(solver).Observe(d.Seconds())
 }
 
 // OnCommit is boltstore's Options.OnCommit.
