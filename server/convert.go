@@ -200,8 +200,6 @@ func PortsFromPB(pb *mgsv1.Fports) (store.Ports, error) {
 	return p, nil
 }
 
-func eui(e lora.EUI64) string { return e.String() }
-
 // InfoFieldsToPB converts info fields.
 func InfoFieldsToPB(f *store.InfoFields) *mgsv1.InfoFields {
 	pb := &mgsv1.InfoFields{}
@@ -378,7 +376,7 @@ func ResultToPB(r *uplink.Result) *mgsv1.UplinkResponse {
 // DeviceInfoToPB converts a device to DEVICEINFO.
 func DeviceInfoToPB(d *store.Device, ports store.Ports) *mgsv1.DeviceInfo {
 	pb := &mgsv1.DeviceInfo{
-		Deveui:          eui(d.EUI),
+		Deveui:          d.EUI.String(),
 		Fports:          PortsToPB(ports),
 		InfoFields:      InfoFieldsToPB(&d.Info),
 		PendingRequests: PendingRequestsToPB(d.Requests, d.Upcount, d.Updelay),

@@ -164,7 +164,7 @@ func TestGeolocationService(t *testing.T) {
 		{Payload: hex.EncodeToString(f.NAV1(tc, gnsstest.Options{MaxSats: 5, AP: f.Near(5e3, 0)})), GnssCaptureTime: f64(tc + 5)},
 		{Payload: hex.EncodeToString(f.NAV1(tc+20, gnsstest.Options{MaxSats: 5, AP: f.Near(5e3, 0)})), GnssCaptureTime: f64(tc + 25)},
 	}
-	resp, err = geoc.SolveGnss(with(ro), &mgsv1.SolveGnssRequest{Captures: caps})
+	_, err = geoc.SolveGnss(with(ro), &mgsv1.SolveGnssRequest{Captures: caps})
 	if status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("solve with a read token: %v", err)
 	}

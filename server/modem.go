@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"strconv"
 	"sync"
 
 	"google.golang.org/grpc/codes"
@@ -148,21 +149,7 @@ func (m *Modem) SendUplinks(ctx context.Context, req *mgsv1.SendUplinksRequest) 
 }
 
 func fieldIndex(list string, i int, field string) string {
-	return list + "[" + itoa(i) + "]." + field
-}
-
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var b [20]byte
-	n := len(b)
-	for i > 0 {
-		n--
-		b[n] = byte('0' + i%10)
-		i /= 10
-	}
-	return string(b[n:])
+	return list + "[" + strconv.Itoa(i) + "]." + field
 }
 
 func (m *Modem) GetDeviceInfo(ctx context.Context, req *mgsv1.GetDeviceInfoRequest) (*mgsv1.GetDeviceInfoResponse, error) {
@@ -448,7 +435,7 @@ func (m *Modem) WatchEvents(req *mgsv1.WatchEventsRequest, stream mgsv1.ModemSer
 		case ev, ok := <-sub.C:
 			if !ok {
 				if errors.Is(sub.Err(), uplink.ErrSlowSubscriber) {
-					return status.Error(codes.ResourceExhausted, "watch stream too slow: more than "+itoa(WatchBuffer)+" events pending; reconnect")
+					return status.Error(codes.ResourceExhausted, "watch stream too slow: more than "+strconv.Itoa(WatchBuffer)+" events pending; reconnect")
 				}
 				return status.Error(codes.Unavailable, "server shutting down")
 			}

@@ -99,18 +99,3 @@ func (f *InfoFields) fixed() (*modemproto.Uplink, map[uint32]float64) {
 	put(f.AlmanacStatus.Set, modemproto.TagAlmanacStatus, f.AlmanacStatus.Time, func(v *modemproto.Fields) { v.AlmanacStatus = f.AlmanacStatus.Value })
 	return u, times
 }
-
-// Has reports whether the info field of tag is set, and when it was set.
-func (f *InfoFields) Has(tag modemproto.Tag) (bool, float64) {
-	switch tag {
-	case modemproto.TagCrashLog:
-		return f.CrashLog.Set, f.CrashLog.Time
-	case modemproto.TagALCSync:
-		return f.ALCSync.Set, f.ALCSync.Time
-	}
-	u, times := f.fixed()
-	if !u.Present.Has(tag) {
-		return false, 0
-	}
-	return true, times[uint32(tag)]
-}

@@ -14,9 +14,6 @@ type row struct {
 	bits  []uint64
 }
 
-// loWord is the first word that can hold a column (everything below the floor is final).
-func (d *Decoder) loWord() int { return int((d.floor - d.base) >> 6) }
-
 // active narrows [wlo, whi), the words that can hold a column, to the pending octets. Pending
 // octets only appear at the top (extend widens the range), so the range stays valid as they
 // are resolved; row operations touch only these words.

@@ -174,7 +174,9 @@ func ParseRequest(typ string, param any) (store.Request, error) {
 		return r, invalid("type", "unknown request type %q", typ)
 	}
 	// Make sure the device would accept what we will send.
-	if _, err := commandFor(&r, 0, 0).AppendParams(nil); err != nil && t != store.RequestReset && t != store.RequestRejoin {
+	if c := commandFor(&r, 0, 0); c == nil {
+		return r, invalid("type", "no DM command for request type %q", typ)
+	} else if _, err := c.AppendParams(nil); err != nil && t != store.RequestReset && t != store.RequestRejoin {
 		return r, invalid("param", "%v", err)
 	}
 	return r, nil
@@ -383,7 +385,7 @@ func Cookie(p *store.PendingRequest) any {
 }
 
 // commandFor returns the DM command for a request, given the device's
-// current counters (RESET and REJOIN echo them).
+// current counters (RESET and REJOIN echo them), or nil.
 func commandFor(r *store.Request, rstcount, session uint16) modemproto.Command {
 	switch r.Type {
 	case store.RequestReset:
@@ -411,7 +413,7 @@ func commandFor(r *store.Request, rstcount, session uint16) modemproto.Command {
 	case store.RequestALCSync:
 		return modemproto.ALCSyncCommand{Commands: r.Data}
 	}
-	return modemproto.Raw{Op: 0xFF}
+	return nil // no command for this type (unreachable for parsed requests)
 }
 
 func setConf(tag modemproto.Tag, v uint64) modemproto.SetConf {

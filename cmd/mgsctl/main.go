@@ -177,8 +177,6 @@ func (c *cli) globalFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.timeout, "timeout", c.timeout, "deadline of the command's calls; 0 for none (watch has none)")
 }
 
-var globalNames = []string{"addr", "token", "o", "timeout"}
-
 // printGlobals prints the global flags with their built-in defaults (never
 // the token taken from the environment).
 func printGlobals(w io.Writer) {

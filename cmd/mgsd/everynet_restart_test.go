@@ -167,7 +167,7 @@ func TestEverynetRestart(t *testing.T) {
 	dir := t.TempDir()
 	args := []string{"--data", dir, "--http-addr", "", "--everynet-url",
 		"ws" + strings.TrimPrefix(ns.srv.URL, "http") + "/api/v1.0/data", "--everynet-token", "tok"}
-	base := math.Floor(float64(time.Now().Unix())) - 60
+	base := float64(time.Now().Unix()) - 60
 
 	addr, stop := startServer(t, args...)
 	if q := ns.next(t); q.Has("from_unixtime") {

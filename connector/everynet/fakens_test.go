@@ -255,8 +255,6 @@ func (fc *fakeConn) expect(t testing.TB, within time.Duration) map[string]any {
 
 // --- message builders (shapes from everynet.md and the Data API docs) ---
 
-var baseTime = float64(time.Now().Unix())
-
 func meta(dev, hash string, tm float64) map[string]any {
 	return map[string]any{"network": "75697b95", "packet_hash": hash, "application": "70b3d54b17db0106",
 		"device_addr": "36c365b4", "time": tm, "device": dev, "packet_id": "p-" + hash, "gateway": "7c95bd79864622a4"}

@@ -361,8 +361,5 @@ func (p *problem) gaussNewton(e estimate) bool {
 			break
 		}
 	}
-	if !p.linearize(e, true) {
-		return false
-	}
-	return true
+	return p.linearize(e, true)
 }
