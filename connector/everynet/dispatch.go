@@ -477,10 +477,9 @@ func (c *Connector) answer(lg *slog.Logger, s *session, m *message, req downlink
 		lg.Error("downlink_response not built", "err", err)
 		return
 	}
-	if err := s.send(b); err != nil {
-		lg.Warn("downlink_response not sent: the connection closed", "source", pick.source)
-		return
-	}
+	// Recorded before the write: the network server may answer with its
+	// downlink notification (matched by packet_hash) before this goroutine
+	// runs again, and Status must already count the response.
 	c.mu.Lock()
 	pick.sent = append(pick.sent, m.PacketHash)
 	if len(pick.sent) > maxSentHashes {
@@ -488,6 +487,13 @@ func (c *Connector) answer(lg *slog.Logger, s *session, m *message, req downlink
 	}
 	c.st.DownlinkResponses++
 	c.mu.Unlock()
+	if err := s.send(b); err != nil {
+		c.mu.Lock()
+		c.st.DownlinkResponses--
+		c.mu.Unlock()
+		lg.Warn("downlink_response not sent: the connection closed", "source", pick.source)
+		return
+	}
 	attrs := []any{"source", pick.source, "port", pick.dn.Port, "bytes", len(pick.dn.Payload),
 		"latency", c.now().Sub(recv)}
 	if req.CounterDown != nil {
