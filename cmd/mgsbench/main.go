@@ -11,6 +11,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -25,11 +26,13 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/openmgs/openmgs/internal/lora"
+	"github.com/openmgs/openmgs/internal/tlsfile"
 	mgsv1 "github.com/openmgs/openmgs/proto/gen/mgs/v1"
 )
 
@@ -53,6 +56,8 @@ type options struct {
 	duration    time.Duration
 	payload     string
 	firstEUI    uint64
+	// tls is nil for plaintext; it serves the gRPC and the HTTP mode.
+	tls *tls.Config
 }
 
 // report is the outcome of one run.
@@ -89,13 +94,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
 	fs.StringVar(&o.payload, "payload", "00080100000319040e1c0500000600000700000000000000000f0300120500", "DM payload (hex) sent on port 199")
 	fs.Uint64Var(&o.firstEUI, "first-eui", 0x70b3d57ed0000000, "EUI of the first simulated device")
+	useTLS := fs.Bool("tls", false, "connect with TLS (gRPC and https), trusting the system's CAs")
+	var tlsOpts tlsfile.ClientOptions
+	fs.StringVar(&tlsOpts.CAFile, "tls-ca", "", "PEM file of the CAs to trust instead; implies --tls")
+	fs.StringVar(&tlsOpts.ServerName, "tls-server-name", "", "name the server certificate must have; implies --tls")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *useTLS || tlsOpts != (tlsfile.ClientOptions{}) {
+		cfg, err := tlsfile.ClientConfig(tlsOpts)
+		if err != nil {
+			return err
+		}
+		o.tls = cfg
 	}
 	if o.devices < 1 || o.concurrency < 1 || o.batch < 1 || o.batch > 128 || o.duration <= 0 {
 		return errors.New("devices, concurrency and duration must be positive, batch 1..128")
 	}
-	cc, err := grpc.NewClient(o.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if o.tls != nil {
+		creds = credentials.NewTLS(o.tls)
+	}
+	cc, err := grpc.NewClient(o.addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return err
 	}
@@ -141,7 +161,8 @@ func bench(ctx context.Context, cc *grpc.ClientConn, o options) (report, error) 
 		lat                  []time.Duration
 		wg                   sync.WaitGroup
 	)
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency}}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency,
+		TLSClientConfig: o.tls}}
 	deadline := time.Now().Add(o.duration)
 	start := time.Now()
 	for w := range o.concurrency {
@@ -257,7 +278,7 @@ func postUplinks(ctx context.Context, hc *http.Client, o options, body map[strin
 	if err != nil {
 		return 0, 0, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+o.httpAddr+"/api/v1/uplink/send", bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, httpScheme(o)+o.httpAddr+"/api/v1/uplink/send", bytes.NewReader(b))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -291,4 +312,11 @@ func postUplinks(ctx context.Context, hc *http.Client, o options, body map[strin
 		}
 	}
 	return ok, failed, nil
+}
+
+func httpScheme(o options) string {
+	if o.tls != nil {
+		return "https://"
+	}
+	return "http://"
 }

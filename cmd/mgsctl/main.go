@@ -11,7 +11,8 @@
 //
 // Global flags (also accepted after the command): --addr (env MGS_ADDR,
 // default 127.0.0.1:7070), --token (env MGS_TOKEN), -o table|json,
-// --timeout. Exit status: 0 ok, 1 error (gRPC or per-device), 2 usage.
+// --timeout, and TLS: --tls, --tls-ca, --tls-server-name,
+// --tls-client-cert, --tls-client-key (env MGS_TLS, MGS_TLS_CA, …). Exit status: 0 ok, 1 error (gRPC or per-device), 2 usage.
 package main
 
 import (
@@ -33,6 +34,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -40,6 +42,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/openmgs/openmgs/internal/tlsfile"
 	mgsv1 "github.com/openmgs/openmgs/proto/gen/mgs/v1"
 )
 
@@ -97,6 +100,9 @@ func runEnv(ctx context.Context, args []string, getenv func(string) string, stdi
 	if v := getenv("MGS_ADDR"); v != "" {
 		c.addr = v
 	}
+	c.tls, _ = strconv.ParseBool(getenv("MGS_TLS"))
+	c.tlsOpts = tlsfile.ClientOptions{CAFile: getenv("MGS_TLS_CA"), ServerName: getenv("MGS_TLS_SERVER_NAME"),
+		CertFile: getenv("MGS_TLS_CLIENT_CERT"), KeyFile: getenv("MGS_TLS_CLIENT_KEY")}
 	defer c.close()
 	return c.exit(c.main(ctx, args))
 }
@@ -110,6 +116,9 @@ type cli struct {
 
 	addr, token, output string
 	timeout             time.Duration
+	// TLS: on with --tls or any of the TLS files/names.
+	tls     bool
+	tlsOpts tlsfile.ClientOptions
 
 	conn *grpc.ClientConn
 	api  mgsv1.ModemServiceClient
@@ -175,6 +184,11 @@ func (c *cli) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.token, "token", c.token, "API `token`, sent as the authorization metadata (env MGS_TOKEN)")
 	fs.StringVar(&c.output, "o", c.output, "output `format`: table or json")
 	fs.DurationVar(&c.timeout, "timeout", c.timeout, "deadline of the command's calls; 0 for none (watch has none)")
+	fs.BoolVar(&c.tls, "tls", c.tls, "connect with TLS, trusting the system's CAs (env MGS_TLS)")
+	fs.StringVar(&c.tlsOpts.CAFile, "tls-ca", c.tlsOpts.CAFile, "PEM `file` of the CAs to trust instead; implies --tls (env MGS_TLS_CA)")
+	fs.StringVar(&c.tlsOpts.ServerName, "tls-server-name", c.tlsOpts.ServerName, "`name` the server certificate must have, when not the --addr host; implies --tls (env MGS_TLS_SERVER_NAME)")
+	fs.StringVar(&c.tlsOpts.CertFile, "tls-client-cert", c.tlsOpts.CertFile, "PEM client certificate `file` for mutual TLS; implies --tls (env MGS_TLS_CLIENT_CERT)")
+	fs.StringVar(&c.tlsOpts.KeyFile, "tls-client-key", c.tlsOpts.KeyFile, "PEM `file` of the client certificate's key (env MGS_TLS_CLIENT_KEY)")
 }
 
 // printGlobals prints the global flags with their built-in defaults (never
@@ -214,7 +228,15 @@ func (c *cli) client() (mgsv1.ModemServiceClient, error) {
 	if c.api != nil {
 		return c.api, nil
 	}
-	conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if c.tls || c.tlsOpts != (tlsfile.ClientOptions{}) {
+		cfg, err := tlsfile.ClientConfig(c.tlsOpts)
+		if err != nil {
+			return nil, err
+		}
+		creds = credentials.NewTLS(cfg)
+	}
+	conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, fmt.Errorf("addr %q: %w", c.addr, err)
 	}

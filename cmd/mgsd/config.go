@@ -33,6 +33,10 @@ type config struct {
 	Drain     time.Duration
 	NoSync    bool
 
+	// TLS on the gRPC, HTTP and ops listeners when TLSCert is set;
+	// TLSClientCA also requires client certificates (gRPC and HTTP API).
+	TLSCert, TLSKey, TLSClientCA string
+
 	MaxLogs, MaxFiles, MaxStreamRecords, MaxPositions, MaxPendingRequests int
 
 	// Limits of the APIs.
@@ -66,6 +70,9 @@ var options = []option{
 	{"grpc-addr", "MGS_GRPC_ADDR", "127.0.0.1:7070", "gRPC listen address"},
 	{"http-addr", "MGS_HTTP_ADDR", "127.0.0.1:7071", "LoRa Cloud-compatible HTTP API listen address, also serving /metrics (empty: no HTTP API)"},
 	{"ops-addr", "MGS_OPS_ADDR", "", "operations listen address serving /metrics and /healthz (empty: none)"},
+	{"tls-cert", "MGS_TLS_CERT", "", "PEM certificate (chain) for TLS on the gRPC, HTTP and ops listeners; reloaded when the file changes (empty: plaintext)"},
+	{"tls-key", "MGS_TLS_KEY", "", "PEM private key of --tls-cert"},
+	{"tls-client-ca", "MGS_TLS_CLIENT_CA", "", "PEM CA certificates: with TLS, the gRPC and HTTP API listeners require client certificates signed by them (mutual TLS)"},
 	{"tokens", "MGS_TOKENS", "", "comma-separated static API tokens (admin); a token (static or stored) is required to listen on a non-loopback address"},
 	{"token-file", "MGS_TOKEN_FILE", "", "file with one API token per line (added to --tokens)"},
 	{"log-level", "MGS_LOG_LEVEL", "info", "log level: debug, info, warn, error"},
@@ -183,6 +190,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 func (c *config) apply(st *settings) error {
 	v := st.val
 	c.DataDir, c.GRPCAddr, c.HTTPAddr, c.OpsAddr, c.LogFormat = v["data"], v["grpc-addr"], v["http-addr"], v["ops-addr"], v["log-format"]
+	c.TLSCert, c.TLSKey, c.TLSClientCA = v["tls-cert"], v["tls-key"], v["tls-client-ca"]
+	switch {
+	case c.TLSCert != "" && c.TLSKey == "":
+		return st.errorf("tls-key", "needed with --tls-cert")
+	case c.TLSKey != "" && c.TLSCert == "":
+		return st.errorf("tls-cert", "needed with --tls-key")
+	case c.TLSClientCA != "" && c.TLSCert == "":
+		return st.errorf("tls-client-ca", "needs --tls-cert and --tls-key (mutual TLS is TLS)")
+	}
 	c.Tokens = splitList(v["tokens"])
 	if f := v["token-file"]; f != "" {
 		b, err := os.ReadFile(f)

@@ -29,7 +29,7 @@ func startServer(t *testing.T, args ...string) (string, func()) {
 	addrc := make(chan string, 1)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- run(ctx, append([]string{"--grpc-addr", "127.0.0.1:0", "--coap-addr", "127.0.0.1:0"}, args...), func(string) string { return "" }, io.Discard, io.Discard,
+		errc <- run(ctx, append([]string{"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--coap-addr", "127.0.0.1:0"}, args...), func(string) string { return "" }, io.Discard, io.Discard,
 			func(a map[string]string) { addrc <- a["grpc"] })
 	}()
 	select {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,9 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/openmgs/openmgs/auth"
 	"github.com/openmgs/openmgs/connector/everynet"
@@ -99,6 +103,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := cfg.checkListen(authn.Count() > 0); err != nil {
 		return err
 	}
+	lt, err := serverTLS(cfg, log)
+	if err != nil {
+		return err
+	}
+	var grpcOpts []grpc.ServerOption
+	if lt.api != nil {
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(lt.api)))
+	}
 	burst := cfg.RateBurst
 	if burst == 0 {
 		burst = int(cfg.RateLimit + 0.999)
@@ -107,7 +119,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	g := server.NewGRPC(pipe, server.Options{Auth: authn, Logger: log.With("component", "grpc"), AccessLog: cfg.AccessLog,
 		Observe: m.ObserveGRPC, RateLimit: limiter, MaxRecvMsgSize: cfg.GRPCMaxRecvBytes,
 		MaxConcurrentStreams: uint32(cfg.GRPCMaxStreams), Backup: db, BackupDir: cfg.DataDir, OnBackup: m.ObserveBackup,
-		GNSS: orbits, Fleet: nb.fleet, Outbox: nb.outbox, Registrations: nb.registrations()})
+		GNSS: orbits, Fleet: nb.fleet, Outbox: nb.outbox, Registrations: nb.registrations(), ServerOptions: grpcOpts})
 	api, err := httpapi.New(httpapi.Options{Modem: g.Modem, Auth: authn, Logger: log.With("component", "http"),
 		AccessLog: cfg.AccessLog, Observe: m.ObserveHTTP, RateLimit: limiter, MaxConcurrent: cfg.HTTPMaxConcurrent,
 		Metrics: m.Handler(), MaxBodyBytes: cfg.HTTPMaxBodyBytes, Geolocation: g.Geolocation})
@@ -164,7 +176,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for _, h := range []struct {
 		name, addr string
 		handler    http.Handler
-	}{{"http", cfg.HTTPAddr, httpHandler}, {"ops", cfg.OpsAddr, opsHandler(api, m, &serving)}} {
+		tls        *tls.Config
+	}{{"http", cfg.HTTPAddr, httpHandler, lt.api}, {"ops", cfg.OpsAddr, opsHandler(api, m, &serving), lt.ops}} {
 		if h.addr == "" {
 			continue
 		}
@@ -179,6 +192,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		addrs[h.name] = hl.Addr().String()
 		servers = append(servers, &httpServer{name: h.name, lis: hl, srv: &http.Server{
 			Handler:           h.handler,
+			TLSConfig:         h.tls,
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       60 * time.Second,
 			WriteTimeout:      120 * time.Second,
@@ -195,7 +209,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}()
 	for _, s := range servers {
 		go func() {
-			if err := s.srv.Serve(s.lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			serve := s.srv.Serve
+			if s.srv.TLSConfig != nil {
+				serve = func(l net.Listener) error { return s.srv.ServeTLS(l, "", "") }
+			}
+			if err := serve(s.lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("%s server: %w", s.name, err)
 			}
 		}()
@@ -211,7 +229,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Warn("no API tokens: every request is accepted (loopback only); add one with 'mgsctl token add'")
 	}
 	log.Info("mgsd started", "grpc_addr", addrs["grpc"], "http_addr", addrs["http"], "ops_addr", addrs["ops"], "data", dbPath,
-		"auth", mode, "tokens", authn.Count(), "rate_limit", limiter.String(), "everynet_connections", len(cfg.Everynet))
+		"auth", mode, "tls", lt.mode, "tokens", authn.Count(), "rate_limit", limiter.String(), "everynet_connections", len(cfg.Everynet))
 	if onReady != nil {
 		onReady(addrs)
 	}
