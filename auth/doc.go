@@ -17,8 +17,10 @@
 // loopback addresses (Options.AllowOpen), every request is accepted as the
 // anonymous administrator; the first token added ends that mode.
 //
-// Capabilities: read (device state, requests, ports, lists), uplink (send
-// uplinks, solve positions), requests (queue and clear modem requests),
-// devices (add and remove devices, set ports, clear logs) and admin (all of
-// the above plus token management).
+// Capabilities: read (device state, requests, ports, lists, metrics),
+// uplink (send uplinks, solve positions), requests (queue and clear modem
+// requests and downstream messages), devices (add and remove devices, set
+// ports, clear logs, service-wide data: orbits, the access-point database,
+// NB-IoT provisioning, collections) and admin (all of the above plus token
+// management and backups).
 package auth

@@ -1,6 +1,8 @@
-// Package server exposes OpenMGS over gRPC: the ModemService, gRPC health
-// and reflection. It converts between the API (mgs.v1) and the pipeline's
-// types and is the only place that assigns gRPC status codes.
+// Package server exposes OpenMGS over gRPC: the ModemService, TokenService,
+// OpsService (backups), GeolocationService (GNSS and Wi-Fi), and the
+// DownstreamService and FleetService, with gRPC health and reflection. It
+// converts between the API (mgs.v1) and the pipeline's types and is the
+// only place that assigns gRPC status codes.
 package server
 
 import (

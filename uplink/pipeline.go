@@ -522,11 +522,12 @@ func (p *Pipeline) decodeDM(_ context.Context, s *State) error {
 	return nil
 }
 
-// protocols handles the payloads whose processors are not part of this
-// build: they are kept in last_uplink and reported explicitly.
+// protocols reports the payloads whose solver the pipeline was not given
+// (Config.GNSS, Config.WiFi) and the DM messages whose format is not
+// published: they are kept in last_uplink and reported explicitly.
 func (p *Pipeline) protocols(_ context.Context, s *State) error {
 	unavailable := func(what string) {
-		s.Log(store.LevelWarning, "%s received: %s is not available in this version of OpenMGS; the payload is kept in last_uplink", what, what)
+		s.Log(store.LevelWarning, "%s received: %s is not available on this server (no solver configured); the payload is kept in last_uplink", what, what)
 	}
 	switch s.Protocol {
 	case ProtoDM:

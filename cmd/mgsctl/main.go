@@ -1,9 +1,12 @@
-// Command mgsctl is the OpenMGS command-line client. It calls the
-// ModemService gRPC API of mgsd: send uplinks as a network server would,
-// inspect and delete devices, queue modem requests, set protocol ports,
-// clear logs and watch processed uplinks. It manages tokens, takes online
-// backups (OpsService), and its "db" commands verify, restore and compact
-// database files offline.
+// Command mgsctl is the OpenMGS command-line client of mgsd's gRPC API.
+// Through ModemService it sends uplinks as a network server would, inspects
+// and deletes devices, queues modem requests, sets protocol ports, clears
+// logs and watches processed uplinks. It also imports GNSS orbits and Wi-Fi
+// access points (GeolocationService), queues downstream messages and
+// manages NB-IoT endpoints and collections (DownstreamService,
+// FleetService), manages tokens (TokenService) and takes online backups
+// (OpsService); its "db" commands verify, restore and compact database
+// files offline.
 //
 // Usage:
 //
@@ -162,7 +165,7 @@ func (c *cli) main(ctx context.Context, args []string) error {
 func (c *cli) usage(w io.Writer) {
 	fmt.Fprint(w, `usage: mgsctl [global flags] <command> [flags] [args]
 
-mgsctl calls the OpenMGS ModemService (gRPC API of mgsd).
+mgsctl calls the gRPC API of mgsd (OpenMGS): modem, geolocation, downstream, fleet, token and ops services.
 
 Commands:
 `)

@@ -85,7 +85,7 @@ var options = []option{
 	{"max-positions", "MGS_MAX_POSITIONS", "100", "position solutions kept per device"},
 	{"max-pending-requests", "MGS_MAX_PENDING_REQUESTS", "32", "pending requests allowed per device"},
 	{"rate-limit", "MGS_RATE_LIMIT", "0", "API calls allowed per token, shared by gRPC and HTTP: N/s, N/m or N/h (0: unlimited)"},
-	{"rate-burst", "MGS_RATE_BURST", "0", "calls a token may make at once beyond the rate (0: one second's worth, at least 1)"},
+	{"rate-burst", "MGS_RATE_BURST", "0", "token-bucket size: calls a token may make in a burst (0: the per-second rate rounded up, at least 1)"},
 	{"grpc-max-recv-bytes", "MGS_GRPC_MAX_RECV_BYTES", "4194304", "largest gRPC request message, in bytes"},
 	{"grpc-max-streams", "MGS_GRPC_MAX_STREAMS", "256", "concurrent gRPC calls per client connection"},
 	{"http-max-body-bytes", "MGS_HTTP_MAX_BODY_BYTES", "1048576", "largest HTTP request body, in bytes"},

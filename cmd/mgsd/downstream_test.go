@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strconv"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -107,5 +108,59 @@ func TestDownstreamGRPCWithoutCoAP(t *testing.T) {
 	}
 	if _, err := ds.BroadcastMessage(ctx, &mgsv1.BroadcastMessageRequest{CollectionId: "default", Port: 1}); err != nil {
 		t.Fatalf("broadcast: %v", err)
+	}
+}
+
+// The Horde-shaped HTTP API asks for the same capabilities as
+// DownstreamService: requests to queue and delete messages, devices to
+// manage collections.
+func TestDownstreamCapabilitiesOverHTTP(t *testing.T) {
+	addrs, stop := startMgsd(t, t.TempDir(), "--tokens", "root")
+	defer stop()
+	cc, err := grpc.NewClient(addrs["grpc"], grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	root := metadata.AppendToOutgoingContext(context.Background(), "authorization", "root")
+	tokens := map[string]string{}
+	for _, capability := range []string{"requests", "devices"} {
+		tok, err := mgsv1.NewTokenServiceClient(cc).AddToken(root, &mgsv1.AddTokenRequest{Name: capability, Capabilities: []string{capability}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[capability] = tok.Token.Token
+	}
+	base := "http://" + addrs["http"]
+	if code, _, body := get(t, "POST", base+"/collections", tokens["devices"], `{"collectionId":"field"}`); code/100 != 2 {
+		t.Fatalf("create collection: %d %s", code, body)
+	}
+	if code, _, body := get(t, "POST", base+"/collections/field/devices", tokens["devices"], `{"deviceId":"`+devEUI+`"}`); code/100 != 2 {
+		t.Fatalf("place device: %d %s", code, body)
+	}
+	send := func(token string) (int, string) {
+		code, _, body := get(t, "POST", base+"/collections/field/devices/"+devEUI+"/to", token, `{"port":8,"payload":"AQI="}`)
+		return code, body
+	}
+	if code, body := send(tokens["devices"]); code != 403 {
+		t.Errorf("send with a devices token: %d %s", code, body)
+	}
+	code, body := send(tokens["requests"])
+	if code/100 != 2 {
+		t.Fatalf("send with a requests token: %d %s", code, body)
+	}
+	l, err := mgsv1.NewDownstreamServiceClient(cc).ListMessages(root, &mgsv1.ListMessagesRequest{DeviceId: devEUI})
+	if err != nil || len(l.Messages) != 1 {
+		t.Fatalf("outbox: %v %v", l, err)
+	}
+	msg := base + "/collections/field/devices/" + devEUI + "/outbox/" + strconv.FormatUint(l.Messages[0].MessageId, 10)
+	if code, _, body := get(t, "DELETE", msg, tokens["devices"], ""); code != 403 {
+		t.Errorf("delete message with a devices token: %d %s", code, body)
+	}
+	if code, _, body := get(t, "DELETE", msg, tokens["requests"], ""); code/100 != 2 {
+		t.Errorf("delete message with a requests token: %d %s", code, body)
+	}
+	if code, _, body := get(t, "DELETE", base+"/collections/field", tokens["requests"], ""); code != 403 {
+		t.Errorf("delete collection with a requests token: %d %s", code, body)
 	}
 }

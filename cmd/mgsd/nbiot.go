@@ -131,7 +131,8 @@ func (n *nbiotService) registrations() func() []lwm2m.Registration {
 
 // mount serves the Telenor Horde-compatible downstream and provisioning API
 // beside the LoRa Cloud API, behind the same tokens: reads need read,
-// sending messages needs requests, everything else devices.
+// sending and deleting messages need requests (as DownstreamService),
+// everything else devices.
 func (n *nbiotService) mount(api *httpapi.API, next http.Handler) (http.Handler, error) {
 	h, err := horde.New(horde.Options{Fleet: n.fleet, Outbox: n.outbox, Logger: n.log.With("component", "horde")})
 	if err != nil {
@@ -144,7 +145,8 @@ func (n *nbiotService) mount(api *httpapi.API, next http.Handler) (http.Handler,
 		switch {
 		case r.Method == http.MethodGet:
 			read.ServeHTTP(w, r)
-		case r.Method == http.MethodPost && strings.HasSuffix(strings.TrimSuffix(r.URL.Path, "/"), "/to"):
+		case r.Method == http.MethodPost && strings.HasSuffix(strings.TrimSuffix(r.URL.Path, "/"), "/to"),
+			r.Method == http.MethodDelete && strings.Contains(r.URL.Path, "/outbox/"):
 			send.ServeHTTP(w, r)
 		default:
 			manage.ServeHTTP(w, r)

@@ -52,7 +52,8 @@ type Options struct {
 	Metrics http.Handler
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
 	MaxBodyBytes int64
-	// Geolocation serves the GNSS solve endpoints (gnss.go); nil: 501.
+	// Geolocation serves the GNSS and loraWifi solve endpoints (gnss.go,
+	// wifi.go); nil, or without the solver in question: 501.
 	Geolocation *server.Geolocation
 }
 
@@ -455,7 +456,7 @@ func (a *API) statusOf(ctx context.Context, err error) (int, string) {
 		return http.StatusBadRequest, st.Message()
 	case codes.ResourceExhausted:
 		// Per-device bounds (pending requests), not rate limits: 429 is
-		// reserved for those.
+		// for those (RateLimitError above) and the concurrency limit.
 		return http.StatusBadRequest, st.Message()
 	case codes.NotFound:
 		return http.StatusNotFound, st.Message()

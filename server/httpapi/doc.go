@@ -15,8 +15,8 @@
 //     "infos"}; device/send adds a top-level "error" string on failure only
 //     (Node-RED treats the mere presence of "error" as a failure, ChirpStack
 //     v4 defaults it to "").
-//   - Token: raw in "Authorization" (a "Bearer " prefix is tolerated) or in
-//     "Ocp-Apim-Subscription-Key".
+//   - Token: raw in "Authorization" (a "Bearer " prefix is tolerated), in
+//     "Ocp-Apim-Subscription-Key", or in "X-API-Token" (Horde clients).
 //   - EUIs are accepted dash-separated or plain, any case. Per-device result
 //     maps are keyed by the EUI exactly as the request spelled it, so every
 //     client finds its own key; EUIs inside objects and all hex are lower
@@ -25,10 +25,12 @@
 //     see their "error"); 400 bad input, with "errors" naming the field;
 //     401 missing or invalid token; 403 missing capability; 404 unknown route
 //     or unknown device/token; 405 wrong method; 413 body over the limit
-//     (default 1 MiB); 409 concurrent-update conflict; 429 is reserved for
-//     rate limits; 501 for the solve endpoints whose solver is not configured
-//     (GNSS: gnss.go; Wi-Fi) and the full almanac (format unpublished); 503
-//     while shutting down or, for GNSS, without orbit data.
+//     (default 1 MiB); 409 concurrent-update conflict; 429 when the token's
+//     rate limit is exceeded (with Retry-After) or Options.MaxConcurrent
+//     requests are already being served; 501 for the solve endpoints whose
+//     solver is not configured (gnss.go, wifi.go) and the full almanac
+//     (format unpublished); 503 while shutting down or, for GNSS, without
+//     orbit data.
 //
 // The routes are listed in routes.go (one table: method, path, capability,
 // handler) and documented in openapi.json, served at /api/openapi.json.

@@ -483,11 +483,12 @@ func (a *API) requestsList(r *request) (*reply, error) {
 	return &reply{result: perEUIRequests(req.Deveuis, resp.Results)}, nil
 }
 
-// notAvailable answers an endpoint whose solver is not in this build.
+// notAvailable answers a solve endpoint whose solver the server was not
+// given (Options.Geolocation without it).
 func notAvailable(what string) func(*API, *request) (*reply, error) {
 	return func(*API, *request) (*reply, error) {
 		return nil, &apiError{http.StatusNotImplemented,
-			fmt.Sprintf("the %s position solver is not available in this version of OpenMGS yet", what)}
+			fmt.Sprintf("the %s position solver is not available on this server (not configured)", what)}
 	}
 }
 

@@ -21,8 +21,7 @@ type route struct {
 const v1 = "/api/v1/"
 
 // routes is the endpoint table; openapi.json documents the same set (a
-// test checks both directions). A solver that lands replaces its
-// notAvailable entry with a handler.
+// test checks both directions).
 func routes() []*route {
 	return []*route{
 		{method: http.MethodGet, path: "/api/openapi.json", handle: (*API).openAPI},
