@@ -18,11 +18,24 @@
 // again when the service opens, so a parser fix applies to old imports. A
 // file whose SHA-256 matches an earlier import is not stored twice.
 //
+// # Retention
+//
+// With Options.Retention set (mgsd: DefaultRetention, two weeks), imports
+// whose data ends (Import.DataEnd: last ephemeris validity, or newest
+// almanac reference time) more than the retention before the newest data
+// end of all imports are deleted, except the newest import of each format
+// (the almanac fallback survives). Import stores the new file and deletes
+// the expired ones in one atomic store write, and refuses (ErrRetention) a
+// file that would expire at once; Open applies the rule too, so a lowered
+// retention takes effect at restart. The rule uses data time, not the
+// clock (see Options.Retention). Delete removes imports by id on request.
+//
 // # In memory
 //
 // Open parses every stored import and builds one immutable snapshot: an
 // orbit.Set of all ephemerides and almanacs, a gnss.Solver over it (with the
 // Klobuchar model of the newest navigation file that has one) and the
-// status. Import parses the new file, stores it, and swaps in a rebuilt
-// snapshot atomically; solves in flight keep the snapshot they started with.
+// status. Import and Delete change the stored imports, then swap in one
+// rebuilt snapshot atomically; solves in flight keep the snapshot they
+// started with.
 package gnssdata

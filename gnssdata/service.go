@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,67 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Retention bounds how far back stored imports reach: an import whose
+	// data ends (Import.DataEnd) more than Retention before the newest data
+	// end of all imports is deleted, at Open and with every Import, except
+	// the newest import of each format (RINEX, YUMA). The window follows
+	// the data, not the clock: a feed that stops keeps its last window, and
+	// restarts, tests and replays prune alike at any date (the clock only
+	// caps the newest data end at now + 7 days, against mis-dated files).
+	// 0 keeps every import; negative is an error. mgsd uses
+	// DefaultRetention.
+	Retention time.Duration
+}
+
+// DefaultRetention is mgsd's retention of orbit imports: two weeks of data.
+// Broadcast ephemerides are valid for hours (±2 h GPS, ±1 h BeiDou), so
+// only the files covering a capture time matter for it; but uplinks are
+// not always live: trackers buffer scans out of coverage and upload them
+// days later, network servers and integrations replay or deliver late, and
+// operators re-run uplinks. Two weeks of daily navigation files lets such
+// late uplinks still get an ephemeris fix, at a bounded cost (a daily
+// multi-GNSS file is about 1 MB compressed, and every file is parsed at
+// start). Almanacs stay usable for weeks (orbit.DefaultAlmanacMaxAge), and
+// the newest one is always kept as the fallback.
+const DefaultRetention = 14 * 24 * time.Hour
+
+// maxDataLead caps how far ahead of the service clock the newest data end
+// may move the retention horizon, so that a mis-dated file (a wrong week
+// rollover, a 2-digit year read in the wrong century) cannot make every
+// other import expire. Real files run ahead by days at most: a YUMA
+// almanac's reference time is up to about five days after it is published.
+const maxDataLead = 7 * 24 * time.Hour
+
+// ParseRetention reads a retention setting: "0" or "off" keeps every
+// import, otherwise a positive duration in Go syntax ("336h") or a number
+// of days or weeks ("14d", "2w").
+func ParseRetention(in string) (time.Duration, error) {
+	s := strings.ToLower(strings.TrimSpace(in))
+	switch s {
+	case "0", "off", "none", "forever":
+		return 0, nil
+	}
+	if n := len(s); n > 1 && (s[n-1] == 'd' || s[n-1] == 'w') {
+		unit := 24 * time.Hour
+		if s[n-1] == 'w' {
+			unit *= 7
+		}
+		v, err := strconv.ParseFloat(s[:n-1], 64)
+		if err == nil && v >= 0 && v*float64(unit) < math.MaxInt64 {
+			return time.Duration(v * float64(unit)), nil
+		}
+	} else if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("%q is not off, 0, a duration such as 336h or a number of days or weeks such as 14d or 2w", in)
+}
+
+// fmtDuration renders whole days as "14d", other durations as Go does.
+func fmtDuration(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	return d.String()
 }
 
 // Import describes one imported file.
@@ -56,6 +118,12 @@ type Import struct {
 	Version float64 `json:"-"`
 	Counts  Counts  `json:"-"`
 	Iono    bool    `json:"-"`
+	// DataEnd is the newest time the file's data covers, GPS seconds: the
+	// end of its latest ephemeris's validity (Toe + half the fit interval),
+	// or its newest almanac reference time (an almanac describes the orbits
+	// at that time; it is superseded by newer almanacs, not by its age).
+	// Retention compares it.
+	DataEnd float64 `json:"-"`
 }
 
 // ImportResult is the outcome of Import.
@@ -64,7 +132,14 @@ type ImportResult struct {
 	// Duplicate reports that the same file was imported before; nothing
 	// was stored and Import describes the earlier import.
 	Duplicate bool
+	// Pruned are the older imports that the retention deleted with this
+	// one (in the same store write).
+	Pruned []Import
 }
+
+// ErrRetention: the file's data ends before the retention window, so it
+// would be deleted at once (it is not stored).
+var ErrRetention = errors.New("gnssdata: orbit file older than the retention window")
 
 // SatStatus is what is loaded for one satellite.
 type SatStatus struct {
@@ -98,6 +173,12 @@ type Status struct {
 	// Iono reports a Klobuchar model in use (from the newest navigation
 	// file that has one).
 	Iono bool
+	// Retention is Options.Retention (0: every import is kept), and
+	// RetainFrom the current retention horizon, GPS seconds (0 with
+	// Retention 0 or no imports): imports whose DataEnd is before it are
+	// deleted, except the newest of each format.
+	Retention  time.Duration
+	RetainFrom float64
 }
 
 // entry is one stored import with its parsed content.
@@ -124,19 +205,28 @@ type Service struct {
 	maxFile int64
 	log     *slog.Logger
 	now     func() time.Time
+	keep    time.Duration // retention; 0 keeps everything
 
-	mu      sync.Mutex // serialises imports; guards entries and nextID
+	mu      sync.Mutex // serialises imports and deletes; guards entries, broken and nextID
 	entries []*entry
-	nextID  uint64
+	// broken are stored records that no longer parse (logged at Open);
+	// Delete removes them too.
+	broken map[uint64]Import
+	nextID uint64
 
 	cur atomic.Pointer[snapshot]
 }
 
-// Open loads the stored imports and builds the orbit set. A stored record
-// that no longer parses is logged and skipped.
+// Open loads the stored imports, deletes those the retention no longer
+// keeps (so that a lowered Options.Retention applies at restart) and builds
+// the orbit set. A stored record that no longer parses is logged and
+// skipped (Delete removes it).
 func Open(ctx context.Context, st store.Store, o Options) (*Service, error) {
 	s := &Service{table: st.Table(TableOrbits), cfg: gnss.DefaultConfig(), maxFile: o.MaxFileBytes, log: o.Logger, now: o.Now,
-		nextID: 1}
+		keep: o.Retention, broken: map[uint64]Import{}, nextID: 1}
+	if o.Retention < 0 {
+		return nil, fmt.Errorf("gnssdata: negative retention %v", o.Retention)
+	}
 	if o.Solver != nil {
 		s.cfg = *o.Solver
 	}
@@ -168,11 +258,27 @@ func Open(ctx context.Context, st store.Store, o Options) (*Service, error) {
 				return nil
 			}
 		}
-		s.log.Error("stored orbit file skipped", "id", id, "err", err)
+		meta.ID = id
+		s.broken[id] = meta
+		s.log.Error("stored orbit file skipped (remove it with mgsctl gnss delete)", "id", id, "name", meta.Name, "err", err)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gnssdata: load %s: %w", TableOrbits, err)
+	}
+	if keep, drop, horizon := retain(s.entries, s.keep, near); len(drop) > 0 {
+		ops := make([]store.Op, len(drop))
+		for i, e := range drop {
+			ops[i] = store.Op{Key: recordKey(e.meta.ID)}
+		}
+		// Retention is housekeeping: a failed delete keeps serving the data
+		// (the store is unchanged, memory matches it) and retries next start.
+		if err := s.table.Write(ctx, ops); err != nil {
+			s.log.Error("orbit retention: delete failed; keeping the imports", "imports", len(drop), "err", err)
+		} else {
+			s.entries = keep
+			s.logPruned(drop, horizon)
+		}
 	}
 	if err := s.rebuild(); err != nil {
 		return nil, err
@@ -186,7 +292,82 @@ func Open(ctx context.Context, st store.Store, o Options) (*Service, error) {
 // describe fills the derived fields of an import.
 func describe(m Import, p *Parsed, near float64) Import {
 	m.Format, m.Version, m.Counts, m.Iono = p.Format, p.Version, p.Counts(near), p.Iono != nil
+	m.DataEnd = math.Inf(-1)
+	for i := range p.Ephemerides {
+		e := &p.Ephemerides[i]
+		m.DataEnd = math.Max(m.DataEnd, e.Toe+e.MaxAge())
+	}
+	for i := range p.Almanacs {
+		m.DataEnd = math.Max(m.DataEnd, p.Almanacs[i].RefTime(near))
+	}
+	if math.IsInf(m.DataEnd, -1) {
+		m.DataEnd = 0
+	}
 	return m
+}
+
+// recordKey is the store key of an import.
+func recordKey(id uint64) []byte { return binary.BigEndian.AppendUint64(nil, id) }
+
+// retain applies retention r to entries at service time now (GPS seconds)
+// and returns the entries kept and dropped (each in the given order) and
+// the horizon (0 when r is 0 or there are no entries).
+//
+// The horizon is the newest DataEnd of all entries minus r, and an entry
+// is dropped when its DataEnd is before the horizon, unless it is the
+// newest entry of its format (newest DataEnd, then highest id): the last
+// almanac stays as the fallback, and the last navigation file stays for
+// late uplinks even when only almanacs are imported any more.
+//
+// The horizon follows the data, not the clock: the window is the last r of
+// data the service has, whatever day it is, so a feed that stops does not
+// let the store age out to nothing, and restarts, tests and replays of
+// old data prune the same way at any date. The clock only caps the newest
+// DataEnd at now + maxDataLead, so that one mis-dated file cannot expire
+// every other import; a clock that is behind only prunes less.
+func retain(entries []*entry, r time.Duration, now float64) (keep, drop []*entry, horizon float64) {
+	if r <= 0 || len(entries) == 0 {
+		return entries, nil, 0
+	}
+	newestEnd := math.Inf(-1)
+	newest := map[Format]*entry{}
+	for _, e := range entries {
+		newestEnd = math.Max(newestEnd, e.meta.DataEnd)
+		if n := newest[e.meta.Format]; n == nil || e.meta.DataEnd > n.meta.DataEnd ||
+			e.meta.DataEnd == n.meta.DataEnd && e.meta.ID > n.meta.ID {
+			newest[e.meta.Format] = e
+		}
+	}
+	horizon = math.Min(newestEnd, now+maxDataLead.Seconds()) - r.Seconds()
+	for _, e := range entries {
+		if e.meta.DataEnd < horizon && newest[e.meta.Format] != e {
+			drop = append(drop, e)
+		} else {
+			keep = append(keep, e)
+		}
+	}
+	return keep, drop, horizon
+}
+
+// logPruned logs the imports the retention deleted.
+func (s *Service) logPruned(drop []*entry, horizon float64) {
+	for _, e := range drop {
+		s.log.Info("orbit import pruned (retention)", "id", e.meta.ID, "name", e.meta.Name, "format", string(e.meta.Format),
+			"data_end", lora.GPSToTime(e.meta.DataEnd).UTC().Format(time.RFC3339), "retain_from", lora.GPSToTime(horizon).UTC().Format(time.RFC3339),
+			"retention", fmtDuration(s.keep))
+	}
+}
+
+// metas returns the descriptions of entries.
+func metas(es []*entry) []Import {
+	if len(es) == 0 {
+		return nil
+	}
+	out := make([]Import, len(es))
+	for i, e := range es {
+		out[i] = e.meta
+	}
+	return out
 }
 
 // Import parses data (RINEX navigation or YUMA, gzip allowed), stores it
@@ -211,25 +392,93 @@ func (s *Service) Import(ctx context.Context, name string, format Format, data [
 		}
 	}
 	now := s.now()
-	meta := Import{ID: s.nextID, Name: name, Format: p.Format, Imported: lora.UnixSeconds(now), Size: int64(len(raw)), SHA256: digest}
+	near := lora.TimeToGPS(now)
+	meta := describe(Import{ID: s.nextID, Name: name, Format: p.Format, Imported: lora.UnixSeconds(now), Size: int64(len(raw)), SHA256: digest}, p, near)
+	e := &entry{meta: meta, parsed: p}
+	keep, drop, horizon := retain(append(slices.Clip(s.entries), e), s.keep, near)
+	if slices.Contains(drop, e) {
+		return ImportResult{}, fmt.Errorf("%w: %s: its data ends %s, before %s (the newest data minus the retention of %s)", ErrRetention, name,
+			lora.GPSToTime(meta.DataEnd).UTC().Format(time.RFC3339), lora.GPSToTime(horizon).UTC().Format(time.RFC3339), fmtDuration(s.keep))
+	}
 	rec, err := encodeRecord(meta, raw)
 	if err != nil {
 		return ImportResult{}, err
 	}
-	var key [8]byte
-	binary.BigEndian.PutUint64(key[:], meta.ID)
-	if _, err := s.table.CompareAndSwap(ctx, key[:], 0, rec); err != nil {
+	key := recordKey(meta.ID)
+	if len(drop) == 0 {
+		_, err = s.table.CompareAndSwap(ctx, key, 0, rec)
+	} else {
+		// The new record and the deletes go in one atomic write, so a crash
+		// leaves either the old imports or the new state. Write is
+		// unconditional where CompareAndSwap(…, 0, …) refuses an existing
+		// key; the id is still new: ids only grow, from above every stored
+		// key, under s.mu.
+		ops := []store.Op{{Key: key, Value: rec}}
+		for _, d := range drop {
+			ops = append(ops, store.Op{Key: recordKey(d.meta.ID)})
+		}
+		err = s.table.Write(ctx, ops)
+	}
+	if err != nil {
 		return ImportResult{}, fmt.Errorf("gnssdata: store import %d: %w", meta.ID, err)
 	}
 	s.nextID++
-	meta = describe(meta, p, lora.TimeToGPS(now))
-	s.entries = append(s.entries, &entry{meta: meta, parsed: p})
+	s.entries = keep
 	if err := s.rebuild(); err != nil {
 		return ImportResult{}, err
 	}
 	s.log.Info("orbit file imported", "id", meta.ID, "name", name, "format", string(meta.Format), "gps", meta.Counts.GPS,
-		"beidou", meta.Counts.BeiDou, "almanacs", meta.Counts.Almanacs, "skipped", meta.Counts.Skipped)
-	return ImportResult{Import: meta}, nil
+		"beidou", meta.Counts.BeiDou, "almanacs", meta.Counts.Almanacs, "skipped", meta.Counts.Skipped, "pruned", len(drop))
+	s.logPruned(drop, horizon)
+	return ImportResult{Import: meta, Pruned: metas(drop)}, nil
+}
+
+// Delete removes the imports with the given ids (also stored records that
+// no longer parse) in one store write, rebuilds the orbit set and returns
+// the imports deleted; unknown ids are ignored. Retention does not protect
+// an import from Delete, not even the last almanac.
+func (s *Service) Delete(ctx context.Context, ids ...uint64) ([]Import, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ops []store.Op
+	var deleted []Import
+	var keep []*entry
+	for _, e := range s.entries {
+		if slices.Contains(ids, e.meta.ID) {
+			ops = append(ops, store.Op{Key: recordKey(e.meta.ID)})
+			deleted = append(deleted, e.meta)
+		} else {
+			keep = append(keep, e)
+		}
+	}
+	var broken []uint64
+	for id, m := range s.broken {
+		if slices.Contains(ids, id) {
+			ops = append(ops, store.Op{Key: recordKey(id)})
+			deleted = append(deleted, m)
+			broken = append(broken, id)
+		}
+	}
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	if err := s.table.Write(ctx, ops); err != nil {
+		return nil, fmt.Errorf("gnssdata: delete imports: %w", err)
+	}
+	for _, id := range broken {
+		delete(s.broken, id)
+	}
+	slices.SortFunc(deleted, func(a, b Import) int { return cmp.Compare(a.ID, b.ID) })
+	// Deleting never moves the retention horizon later (it can only lower
+	// the newest data end), so nothing else expires: one rebuild.
+	s.entries = keep
+	if err := s.rebuild(); err != nil {
+		return nil, err
+	}
+	for _, m := range deleted {
+		s.log.Info("orbit import deleted", "id", m.ID, "name", m.Name, "format", string(m.Format))
+	}
+	return deleted, nil
 }
 
 // rebuild builds a new snapshot from the entries (s.mu held or at Open).
@@ -361,7 +610,9 @@ func (s *Service) Status() Status {
 	for _, e := range s.entries {
 		st.Imports = append(st.Imports, e.meta)
 	}
+	_, _, st.RetainFrom = retain(s.entries, s.keep, now)
 	s.mu.Unlock()
+	st.Retention = s.keep
 	return st
 }
 

@@ -37,9 +37,10 @@ var MethodCaps = map[string]auth.Capability{
 
 	// GeolocationService: orbit data is service-wide, managed like the
 	// default ports ("devices"), not with the token-minting "admin".
-	mgsv1.GeolocationService_SolveGnss_FullMethodName:      auth.CapUplink,
-	mgsv1.GeolocationService_GetOrbitStatus_FullMethodName: auth.CapRead,
-	mgsv1.GeolocationService_ImportOrbits_FullMethodName:   auth.CapDevices,
+	mgsv1.GeolocationService_SolveGnss_FullMethodName:          auth.CapUplink,
+	mgsv1.GeolocationService_GetOrbitStatus_FullMethodName:     auth.CapRead,
+	mgsv1.GeolocationService_ImportOrbits_FullMethodName:       auth.CapDevices,
+	mgsv1.GeolocationService_DeleteOrbitImports_FullMethodName: auth.CapDevices,
 
 	// Wi-Fi: the access-point database is service-wide data too.
 	mgsv1.GeolocationService_SolveWifi_FullMethodName:          auth.CapUplink,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +29,7 @@ const (
 	MaxGNSSCaptures     = 16      // captures per SolveGnss (the solver's multi-frame limit)
 	MaxGNSSMeasurements = 64      // plain measurements per capture
 	MaxImportChunk      = 1 << 20 // bytes per ImportOrbits message
+	MaxOrbitImportIDs   = 1000    // ids per DeleteOrbitImports
 )
 
 // Geolocation implements mgs.v1.GeolocationService over the orbit data
@@ -351,20 +353,27 @@ func (g *Geolocation) ImportOrbits(stream mgsv1.GeolocationService_ImportOrbitsS
 	switch {
 	case errors.As(err, &fe):
 		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, gnssdata.ErrRetention):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case err != nil:
 		if isInternal(err) {
 			g.log.Error("orbit import failed", "name", name, "err", err)
 		}
 		return Status(err)
 	}
-	return stream.SendAndClose(&mgsv1.ImportOrbitsResponse{Import: ImportToPB(res.Import), Duplicate: res.Duplicate})
+	resp := &mgsv1.ImportOrbitsResponse{Import: ImportToPB(res.Import), Duplicate: res.Duplicate}
+	for _, p := range res.Pruned {
+		resp.Pruned = append(resp.Pruned, ImportToPB(p))
+	}
+	return stream.SendAndClose(resp)
 }
 
 // ImportToPB converts an import description.
 func ImportToPB(i gnssdata.Import) *mgsv1.OrbitImport {
 	return &mgsv1.OrbitImport{Id: i.ID, Name: i.Name, Format: string(i.Format), Version: i.Version, Imported: i.Imported, Size: i.Size,
 		Sha256: i.SHA256, GpsEphemerides: uint32(i.Counts.GPS), BeidouEphemerides: uint32(i.Counts.BeiDou),
-		Almanacs: uint32(i.Counts.Almanacs), Skipped: uint32(i.Counts.Skipped), FromGps: i.Counts.From, ToGps: i.Counts.To, Iono: i.Iono}
+		Almanacs: uint32(i.Counts.Almanacs), Skipped: uint32(i.Counts.Skipped), FromGps: i.Counts.From, ToGps: i.Counts.To, Iono: i.Iono,
+		DataEndGps: i.DataEnd}
 }
 
 // GetOrbitStatus describes the loaded orbit data.
@@ -375,7 +384,8 @@ func (g *Geolocation) GetOrbitStatus(context.Context, *mgsv1.GetOrbitStatusReque
 	st := g.svc.Status()
 	resp := &mgsv1.GetOrbitStatusResponse{EphemerisSatellites: uint32(st.EphemerisSats), AlmanacSatellites: uint32(st.AlmanacSats),
 		ValidNow: uint32(st.ValidNow), AlmanacNow: uint32(st.AlmanacNow), ValidFromGps: st.ValidFrom, ValidToGps: st.ValidTo,
-		NewestGps: st.Newest, AgeSeconds: st.Age, NowGps: st.Now, Iono: st.Iono}
+		NewestGps: st.Newest, AgeSeconds: st.Age, NowGps: st.Now, Iono: st.Iono, RetentionSeconds: st.Retention.Seconds(),
+		RetainFromGps: st.RetainFrom}
 	for _, i := range st.Imports {
 		resp.Imports = append(resp.Imports, ImportToPB(i))
 	}
@@ -383,6 +393,33 @@ func (g *Geolocation) GetOrbitStatus(context.Context, *mgsv1.GetOrbitStatusReque
 		resp.Satellites = append(resp.Satellites, &mgsv1.SatelliteOrbit{Sat: s.Sat.String(), Constellation: strings.ToLower(s.Sat.Sys.String()),
 			Prn: uint32(s.Sat.PRN), Ephemerides: uint32(s.Ephemerides), Almanacs: uint32(s.Almanacs),
 			EphemerisFromGps: s.EphemerisFrom, EphemerisToGps: s.EphemerisTo, AlmanacRefGps: s.AlmanacRef})
+	}
+	return resp, nil
+}
+
+// DeleteOrbitImports removes imports by id.
+func (g *Geolocation) DeleteOrbitImports(ctx context.Context, req *mgsv1.DeleteOrbitImportsRequest) (*mgsv1.DeleteOrbitImportsResponse, error) {
+	if g.svc == nil {
+		return nil, errNoGNSS
+	}
+	switch n := len(req.Ids); {
+	case n == 0:
+		return nil, Status(fieldErr("ids", "at least one import id is required"))
+	case n > MaxOrbitImportIDs:
+		return nil, Status(fieldErr("ids", "%d ids; at most %d", n, MaxOrbitImportIDs))
+	}
+	deleted, err := g.svc.Delete(ctx, req.Ids...)
+	if err != nil {
+		if isInternal(err) {
+			g.log.Error("orbit import delete failed", "ids", req.Ids, "err", err)
+		}
+		return nil, Status(err)
+	}
+	resp := &mgsv1.DeleteOrbitImportsResponse{Deleted: uint32(len(deleted))}
+	for _, id := range req.Ids {
+		if !slices.ContainsFunc(deleted, func(i gnssdata.Import) bool { return i.ID == id }) && !slices.Contains(resp.NotFound, id) {
+			resp.NotFound = append(resp.NotFound, id)
+		}
 	}
 	return resp, nil
 }

@@ -31,6 +31,12 @@ import (
 // bufconn, with static token "root" and a read-only token.
 func newGeoGRPC(t *testing.T, gps float64) (mgsv1.GeolocationServiceClient, string) {
 	t.Helper()
+	return newGeoGRPCRetention(t, gps, 0)
+}
+
+// newGeoGRPCRetention is newGeoGRPC with an orbit retention.
+func newGeoGRPCRetention(t *testing.T, gps float64, retention time.Duration) (mgsv1.GeolocationServiceClient, string) {
+	t.Helper()
 	db, err := boltstore.Open(filepath.Join(t.TempDir(), "mgs.db"), &boltstore.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +50,7 @@ func newGeoGRPC(t *testing.T, gps float64) (mgsv1.GeolocationServiceClient, stri
 		t.Fatal(err)
 	}
 	now := func() time.Time { return lora.GPSToTime(gps) }
-	svc, err := gnssdata.Open(context.Background(), db, gnssdata.Options{Now: now})
+	svc, err := gnssdata.Open(context.Background(), db, gnssdata.Options{Now: now, Retention: retention})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +252,8 @@ func TestGeolocationService(t *testing.T) {
 
 func TestGeolocationCapabilities(t *testing.T) {
 	sd := mgsv1.GeolocationService_ServiceDesc
-	want := map[string]auth.Capability{"SolveGnss": auth.CapUplink, "GetOrbitStatus": auth.CapRead, "ImportOrbits": auth.CapDevices}
+	want := map[string]auth.Capability{"SolveGnss": auth.CapUplink, "GetOrbitStatus": auth.CapRead, "ImportOrbits": auth.CapDevices,
+		"DeleteOrbitImports": auth.CapDevices}
 	for n, c := range want {
 		if got, ok := server.MethodCaps["/"+sd.ServiceName+"/"+n]; !ok || got != c {
 			t.Errorf("%s: capability %v (listed %v), want %v", n, got, ok, c)
@@ -261,6 +268,64 @@ func TestGeolocationWithoutGNSS(t *testing.T) {
 	}
 	if _, err := g.GetOrbitStatus(context.Background(), &mgsv1.GetOrbitStatusRequest{}); status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("GetOrbitStatus without a GNSS service: %v", err)
+	}
+	if _, err := g.DeleteOrbitImports(context.Background(), &mgsv1.DeleteOrbitImportsRequest{Ids: []uint64{1}}); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("DeleteOrbitImports without a GNSS service: %v", err)
+	}
+}
+
+// TestOrbitRetentionAndDelete: pruned imports in ImportOrbits, the
+// retention in GetOrbitStatus, FAILED_PRECONDITION for an expired file,
+// and DeleteOrbitImports.
+func TestOrbitRetentionAndDelete(t *testing.T) {
+	const day = 86400.0
+	f := gnsstest.New()
+	geoc, ro := newGeoGRPCRetention(t, f.T0+30*day, gnssdata.DefaultRetention)
+	root := with("root")
+	for _, file := range []struct {
+		name string
+		data []byte
+	}{{"day0.nav", f.RINEXNav()}, {"day0.alm", f.YUMA()}} {
+		if _, err := importFile(root, geoc, file.name, "", file.data, 1<<20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := importFile(root, geoc, "day20.nav", "", f.Shifted(20).RINEXNav(), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Import.Id != 3 || res.Import.DataEndGps != f.T0+20*day+7200 || len(res.Pruned) != 1 || res.Pruned[0].Id != 1 ||
+		res.Pruned[0].Name != "day0.nav" || res.Pruned[0].DataEndGps != f.T0+7200 {
+		t.Fatalf("import with pruning: %v", res)
+	}
+	if _, err := importFile(root, geoc, "day1.nav", "", f.Shifted(1).RINEXNav(), 1<<20); status.Code(err) != codes.FailedPrecondition ||
+		!strings.Contains(err.Error(), "retention") {
+		t.Fatalf("import of an expired file: %v", err)
+	}
+	st, err := geoc.GetOrbitStatus(with(ro), &mgsv1.GetOrbitStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Imports) != 2 || st.Imports[0].Id != 2 || st.Imports[0].DataEndGps != f.T0 || st.RetentionSeconds != 14*day ||
+		st.RetainFromGps != f.T0+6*day+7200 {
+		t.Fatalf("status %v", st)
+	}
+
+	if _, err := geoc.DeleteOrbitImports(with(ro), &mgsv1.DeleteOrbitImportsRequest{Ids: []uint64{2}}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("delete with a read token: %v", err)
+	}
+	del, err := geoc.DeleteOrbitImports(root, &mgsv1.DeleteOrbitImportsRequest{Ids: []uint64{3, 42, 3, 42, 1}})
+	if err != nil || del.Deleted != 1 || len(del.NotFound) != 2 || del.NotFound[0] != 42 || del.NotFound[1] != 1 {
+		t.Fatalf("delete: %v, %v", del, err)
+	}
+	if st, err = geoc.GetOrbitStatus(root, &mgsv1.GetOrbitStatusRequest{}); err != nil || len(st.Imports) != 1 || st.Imports[0].Id != 2 ||
+		st.EphemerisSatellites != 0 || st.RetainFromGps != f.T0-14*day {
+		t.Fatalf("status after delete: %v, %v", st, err)
+	}
+	for _, ids := range [][]uint64{nil, make([]uint64, server.MaxOrbitImportIDs+1)} {
+		if _, err := geoc.DeleteOrbitImports(root, &mgsv1.DeleteOrbitImportsRequest{Ids: ids}); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("delete of %d ids: %v", len(ids), err)
+		}
 	}
 }
 

@@ -29,7 +29,8 @@ import (
 func runGNSS(ctx context.Context, c *cli, args []string) error {
 	return c.dispatch(ctx, "gnss", "Manage the GNSS orbit data and evaluate the solver", []subcommand{
 		{"import", "[--format rinex|yuma] FILE...", "upload RINEX navigation files or YUMA almanacs (gzip allowed) for the GNSS solver", gnssImport},
-		{"status", "[--sats]", "show the loaded orbit data: imports, satellites, validity and age", gnssStatus},
+		{"status", "[--sats]", "show the loaded orbit data: imports, satellites, validity, age and retention", gnssStatus},
+		{"delete", "ID...", "remove imported orbit files (the IDs of gnss status)", gnssDelete},
 		{"eval", "--obs OBS --nav NAV [--truth X,Y,Z] [--noise M] [--ap-error KM] [--time-error S] [--max-sats N] [--seed N]",
 			"run the solver locally on NAV1 snapshots built from a RINEX observation file and print the accuracy table " +
 				"(comma-separated values give one row each)", gnssEval},
@@ -69,7 +70,7 @@ func gnssImport(ctx context.Context, c *cli, f *flags) error {
 		return err
 	}
 	var results []*mgsv1.ImportOrbitsResponse
-	var rows [][]string
+	var rows, pruned [][]string
 	for _, path := range pos {
 		res, err := c.importOne(ctx, api, path, ff)
 		if err != nil {
@@ -82,6 +83,9 @@ func gnssImport(ctx context.Context, c *cli, f *flags) error {
 		}
 		results = append(results, res)
 		rows = append(rows, importRow(res.Import, res.Duplicate))
+		for _, p := range res.Pruned {
+			pruned = append(pruned, importRow(p, false))
+		}
 	}
 	if c.jsonOut() {
 		msgs := make([]proto.Message, len(results))
@@ -92,6 +96,9 @@ func gnssImport(ctx context.Context, c *cli, f *flags) error {
 	}
 	if len(rows) > 0 {
 		table(c.stdout, importHeader, rows)
+	}
+	if len(pruned) > 0 {
+		section(c.stdout, "Pruned (data older than the server's retention)", importHeader, pruned)
 	}
 	return nil
 }
@@ -218,6 +225,7 @@ func gnssStatus(ctx context.Context, c *cli, f *flags) error {
 		{"ephemerides valid", fmtGPS(st.ValidFromGps) + " … " + fmtGPS(st.ValidToGps)},
 		{"newest data", fmtGPS(st.NewestGps) + " (age " + age + ")"},
 		{"ionosphere", map[bool]string{true: "Klobuchar from the navigation data", false: "none (no ION ALPHA/BETA imported)"}[st.Iono]},
+		{"retention", fmtRetention(st.RetentionSeconds, st.RetainFromGps)},
 	})
 	if len(st.Imports) > 0 {
 		rows := make([][]string, len(st.Imports))
@@ -234,6 +242,56 @@ func gnssStatus(ctx context.Context, c *cli, f *flags) error {
 		}
 		section(w, "Satellites", []string{"SAT", "EPHEMERIDES", "VALID FROM", "VALID TO", "ALMANACS", "ALMANAC TOA"}, rows)
 	}
+	return nil
+}
+
+// fmtRetention describes the server's retention of imports.
+func fmtRetention(seconds, from float64) string {
+	if seconds <= 0 {
+		return "off (every import is kept)"
+	}
+	d := time.Duration(seconds * float64(time.Second))
+	r := d.String()
+	if d%(24*time.Hour) == 0 {
+		r = strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	if from == 0 {
+		return r
+	}
+	return r + " (imports whose data ends before " + fmtGPS(from) + " are pruned, except the newest navigation file and almanac)"
+}
+
+func gnssDelete(ctx context.Context, c *cli, f *flags) error {
+	pos, err := f.parse()
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return f.fail("at least one ID is required")
+	}
+	ids := make([]uint64, len(pos))
+	for i, p := range pos {
+		if ids[i], err = strconv.ParseUint(p, 10, 64); err != nil {
+			return f.fail("%q is not an import ID (see gnss status)", p)
+		}
+	}
+	api, err := c.geolocation()
+	if err != nil {
+		return err
+	}
+	cctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	resp, err := api.DeleteOrbitImports(cctx, &mgsv1.DeleteOrbitImportsRequest{Ids: ids})
+	if err != nil {
+		return err
+	}
+	for _, id := range resp.NotFound {
+		c.itemError(strconv.FormatUint(id, 10), "no such orbit import")
+	}
+	if c.jsonOut() {
+		return c.printJSON(resp)
+	}
+	fmt.Fprintf(c.stdout, "deleted %d import(s)\n", resp.Deleted)
 	return nil
 }
 

@@ -23,12 +23,18 @@ import (
 // orbit clock is GPS time gps.
 func startGNSSServer(t *testing.T, gps float64) string {
 	t.Helper()
+	return startGNSSServerRetention(t, gps, 0)
+}
+
+// startGNSSServerRetention is startGNSSServer with an orbit retention.
+func startGNSSServerRetention(t *testing.T, gps float64, retention time.Duration) string {
+	t.Helper()
 	db, err := boltstore.Open(filepath.Join(t.TempDir(), "mgs.db"), &boltstore.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	svc, err := gnssdata.Open(context.Background(), db, gnssdata.Options{Now: func() time.Time { return lora.GPSToTime(gps) }})
+	svc, err := gnssdata.Open(context.Background(), db, gnssdata.Options{Now: func() time.Time { return lora.GPSToTime(gps) }, Retention: retention})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +97,7 @@ func TestGNSSImportAndStatus(t *testing.T) {
 	}
 	out := ok(t, addr, "gnss", "status", "--sats")
 	for _, want := range []string{"imports:", "10 with ephemerides, 10 with almanacs", "10 from ephemerides, 0 from almanacs only",
-		"2024-03-01T11:59:42.000Z (age 1h0m0s)", "Satellites:"} {
+		"2024-03-01T11:59:42.000Z (age 1h0m0s)", "Satellites:", "retention:          off (every import is kept)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
@@ -109,6 +115,54 @@ func TestGNSSImportAndStatus(t *testing.T) {
 	}
 	if r := mgsctl(t, addr, "gnss", "import", "--format", "sp3", navPath); r.code != 2 {
 		t.Errorf("bad format: exit %d", r.code)
+	}
+}
+
+func TestGNSSRetentionAndDelete(t *testing.T) {
+	const day = 86400.0
+	f := gnsstest.New()
+	addr := startGNSSServerRetention(t, f.T0+30*day, gnssdata.DefaultRetention)
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	nav0, alm0, nav20, nav1 := write("day0.nav", f.RINEXNav()), write("day0.alm", f.YUMA()), write("day20.nav", f.Shifted(20).RINEXNav()),
+		write("day1.nav", f.Shifted(1).RINEXNav())
+	r := mgsctl(t, addr, "gnss", "import", nav0, alm0, nav20)
+	if r.code != 0 {
+		t.Fatalf("import: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	pruned := r.stdout[strings.Index(r.stdout, "Pruned (data older than the server's retention):"):]
+	if got := row(t, pruned, "1"); got[1] != "day0.nav" {
+		t.Errorf("pruned row %q in\n%s", got, r.stdout)
+	}
+	r = mgsctl(t, addr, "gnss", "import", nav1)
+	if r.code != 1 || !strings.Contains(r.stderr, "day1.nav: FailedPrecondition: gnssdata: orbit file older than the retention window") {
+		t.Errorf("expired import: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	out := ok(t, addr, "gnss", "status")
+	if !strings.Contains(out, "retention:          14d (imports whose data ends before 2024-03-07T13:59:42.000Z are pruned") ||
+		!strings.Contains(out, "imports:            2") {
+		t.Errorf("status:\n%s", out)
+	}
+	if m := okJSON(t, addr, "gnss", "status"); path(t, m, "retention_seconds") != 14*day {
+		t.Errorf("status JSON %v", m)
+	}
+	r = mgsctl(t, addr, "gnss", "delete", "3", "42")
+	if r.code != 1 || !strings.Contains(r.stdout, "deleted 1 import(s)") || !strings.Contains(r.stderr, "mgsctl: 42: no such orbit import") {
+		t.Errorf("delete: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if m := okJSON(t, addr, "gnss", "status"); len(path(t, m, "imports").([]any)) != 1 {
+		t.Errorf("status after delete: %v", m)
+	}
+	for _, args := range [][]string{{"gnss", "delete"}, {"gnss", "delete", "abc"}, {"gnss", "delete", "-1"}} {
+		if r := mgsctl(t, addr, args...); r.code != 2 {
+			t.Errorf("%v: exit %d", args, r.code)
+		}
 	}
 }
 

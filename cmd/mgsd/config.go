@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/openmgs/openmgs/connector/everynet"
+	"github.com/openmgs/openmgs/gnssdata"
 	"github.com/openmgs/openmgs/server"
 )
 
@@ -36,6 +37,9 @@ type config struct {
 	// TLS on the gRPC, HTTP and ops listeners when TLSCert is set;
 	// TLSClientCA also requires client certificates (gRPC and HTTP API).
 	TLSCert, TLSKey, TLSClientCA string
+
+	// GNSSRetention bounds the stored orbit imports (0: keep all).
+	GNSSRetention time.Duration
 
 	MaxLogs, MaxFiles, MaxStreamRecords, MaxPositions, MaxPendingRequests int
 
@@ -91,6 +95,7 @@ var options = []option{
 	{"http-max-body-bytes", "MGS_HTTP_MAX_BODY_BYTES", "1048576", "largest HTTP request body, in bytes"},
 	{"http-max-concurrent", "MGS_HTTP_MAX_CONCURRENT", "512", "HTTP requests served at once over all connections (more get 429)"},
 	{"wifi-learn", "MGS_WIFI_LEARN", "off", "learn Wi-Fi access points from a device's scans and GNSS fixes: off, on (60 s window) or the window (e.g. 2m)"},
+	{"gnss-retention", "MGS_GNSS_RETENTION", "14d", "how long GNSS orbit imports are kept, in data time: an import whose data ends more than this before the newest imported data is deleted (the newest navigation file and almanac always stay); e.g. 14d, 2w, 336h; 0 or off keeps every import"},
 	{"wifi-single-ap", "MGS_WIFI_SINGLE_AP", "false", "allow a Wi-Fi fix from a single known access point (its own position)"},
 	{"unsafe-no-sync", "MGS_UNSAFE_NO_SYNC", "false", "skip fsync on commit (benchmarks only: a crash loses acknowledged uplinks)"},
 }
@@ -222,6 +227,9 @@ func (c *config) apply(st *settings) error {
 		return st.errorf("drain", "%q is not a duration", v["drain"])
 	}
 	c.Drain = d
+	if c.GNSSRetention, err = gnssdata.ParseRetention(v["gnss-retention"]); err != nil {
+		return st.errorf("gnss-retention", "%v", err)
+	}
 	for _, b := range []struct {
 		name string
 		dst  *bool

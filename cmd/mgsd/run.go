@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	// GNSS orbit data (stored imports, rebuilt in memory) for the pipeline
 	// and the GeolocationService.
-	orbits, err := gnssdata.Open(ctx, db, gnssdata.Options{Logger: log.With("component", "gnss")})
+	orbits, err := gnssdata.Open(ctx, db, gnssdata.Options{Logger: log.With("component", "gnss"), Retention: cfg.GNSSRetention})
 	if err != nil {
 		return err
 	}

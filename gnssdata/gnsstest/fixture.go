@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -284,4 +285,26 @@ func (f *Fixture) Near(d, b float64) *geo.LLH {
 	p := geo.Destination(f.TruthLLH, b*math.Pi/180, d)
 	p.Height = 0
 	return &p
+}
+
+// Shifted returns a copy of the fixture whose records are dated days later
+// (Toe, Toc, week; T0 moves too), keeping only the given PRNs (none: all),
+// for tests of data of several days such as retention. Only the dates
+// move: the orbits are not physical at the new times, and Set is nil.
+func (f *Fixture) Shifted(days float64, prns ...int) *Fixture {
+	g := *f
+	dt := days * 86400
+	g.T0 += dt
+	g.Set = nil
+	g.Ephemerides = nil
+	for _, e := range f.Ephemerides {
+		if len(prns) > 0 && !slices.Contains(prns, e.Sat.PRN) {
+			continue
+		}
+		e.Toe += dt
+		e.Toc += dt
+		e.Week = int(math.Floor(e.Toe / orbit.Week))
+		g.Ephemerides = append(g.Ephemerides, e)
+	}
+	return &g
 }

@@ -107,3 +107,27 @@ func TestNAV1Solves(t *testing.T) {
 		})
 	}
 }
+
+func TestShifted(t *testing.T) {
+	f := New()
+	g := f.Shifted(10.5, 5, 7)
+	nf, err := rinex.ParseNav(bytes.NewReader(g.RINEXNav()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nf.Ephemerides) != 2 || g.T0 != f.T0+10.5*86400 {
+		t.Fatalf("%d records, T0 %v", len(nf.Ephemerides), g.T0-f.T0)
+	}
+	for _, e := range nf.Ephemerides {
+		if e.Toe != g.T0 || e.Toc != g.T0 || (e.Sat.PRN != 5 && e.Sat.PRN != 7) {
+			t.Errorf("%v: Toe %v Toc %v, want %v", e.Sat, e.Toe, e.Toc, g.T0)
+		}
+	}
+	alms, err := rinex.ParseYUMA(bytes.NewReader(g.YUMA()))
+	if err != nil || len(alms) != 2 || alms[0].RefTime(g.T0) != g.T0 {
+		t.Fatalf("YUMA: %d almanacs, %v", len(alms), err)
+	}
+	if len(f.Ephemerides) != 10 || f.Ephemerides[0].Toe != f.T0 {
+		t.Error("Shifted changed the original")
+	}
+}

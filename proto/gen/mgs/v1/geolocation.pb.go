@@ -548,7 +548,11 @@ type OrbitImport struct {
 	FromGps float64 `protobuf:"fixed64,12,opt,name=from_gps,json=fromGps,proto3" json:"from_gps,omitempty"`
 	ToGps   float64 `protobuf:"fixed64,13,opt,name=to_gps,json=toGps,proto3" json:"to_gps,omitempty"`
 	// The file carries a Klobuchar ionosphere model.
-	Iono          bool `protobuf:"varint,14,opt,name=iono,proto3" json:"iono,omitempty"`
+	Iono bool `protobuf:"varint,14,opt,name=iono,proto3" json:"iono,omitempty"`
+	// Newest time the data covers, GPS seconds: the end of the latest
+	// ephemeris validity (Toe + half the fit interval), or the newest almanac
+	// reference time. Retention compares it with retain_from_gps.
+	DataEndGps    float64 `protobuf:"fixed64,15,opt,name=data_end_gps,json=dataEndGps,proto3" json:"data_end_gps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -681,12 +685,21 @@ func (x *OrbitImport) GetIono() bool {
 	return false
 }
 
+func (x *OrbitImport) GetDataEndGps() float64 {
+	if x != nil {
+		return x.DataEndGps
+	}
+	return 0
+}
+
 // ImportOrbitsResponse reports the import.
 type ImportOrbitsResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Import *OrbitImport           `protobuf:"bytes,1,opt,name=import,proto3" json:"import,omitempty"`
 	// The same content was imported before; nothing was stored.
-	Duplicate     bool `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	Duplicate bool `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	// Older imports that expired with this one and were deleted.
+	Pruned        []*OrbitImport `protobuf:"bytes,3,rep,name=pruned,proto3" json:"pruned,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -733,6 +746,13 @@ func (x *ImportOrbitsResponse) GetDuplicate() bool {
 		return x.Duplicate
 	}
 	return false
+}
+
+func (x *ImportOrbitsResponse) GetPruned() []*OrbitImport {
+	if x != nil {
+		return x.Pruned
+	}
+	return nil
 }
 
 // GetOrbitStatusRequest is empty.
@@ -897,7 +917,13 @@ type GetOrbitStatusResponse struct {
 	// Server time of the status, GPS seconds.
 	NowGps float64 `protobuf:"fixed64,11,opt,name=now_gps,json=nowGps,proto3" json:"now_gps,omitempty"`
 	// A Klobuchar ionosphere model is in use.
-	Iono          bool `protobuf:"varint,12,opt,name=iono,proto3" json:"iono,omitempty"`
+	Iono bool `protobuf:"varint,12,opt,name=iono,proto3" json:"iono,omitempty"`
+	// The server's retention of imports, seconds (0: every import is kept).
+	RetentionSeconds float64 `protobuf:"fixed64,13,opt,name=retention_seconds,json=retentionSeconds,proto3" json:"retention_seconds,omitempty"`
+	// The retention horizon, GPS seconds (0 without retention): imports whose
+	// data ends before it are deleted, except the newest navigation file and
+	// the newest almanac. It is the newest data end minus the retention.
+	RetainFromGps float64 `protobuf:"fixed64,14,opt,name=retain_from_gps,json=retainFromGps,proto3" json:"retain_from_gps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1016,6 +1042,120 @@ func (x *GetOrbitStatusResponse) GetIono() bool {
 	return false
 }
 
+func (x *GetOrbitStatusResponse) GetRetentionSeconds() float64 {
+	if x != nil {
+		return x.RetentionSeconds
+	}
+	return 0
+}
+
+func (x *GetOrbitStatusResponse) GetRetainFromGps() float64 {
+	if x != nil {
+		return x.RetainFromGps
+	}
+	return 0
+}
+
+// DeleteOrbitImportsRequest names imports.
+type DeleteOrbitImportsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Import ids (OrbitImport.id).
+	Ids           []uint64 `protobuf:"varint,1,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteOrbitImportsRequest) Reset() {
+	*x = DeleteOrbitImportsRequest{}
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteOrbitImportsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteOrbitImportsRequest) ProtoMessage() {}
+
+func (x *DeleteOrbitImportsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteOrbitImportsRequest.ProtoReflect.Descriptor instead.
+func (*DeleteOrbitImportsRequest) Descriptor() ([]byte, []int) {
+	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DeleteOrbitImportsRequest) GetIds() []uint64 {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+// DeleteOrbitImportsResponse reports the deletion.
+type DeleteOrbitImportsResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Deleted uint32                 `protobuf:"varint,1,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	// Requested ids not found.
+	NotFound      []uint64 `protobuf:"varint,2,rep,packed,name=not_found,json=notFound,proto3" json:"not_found,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteOrbitImportsResponse) Reset() {
+	*x = DeleteOrbitImportsResponse{}
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteOrbitImportsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteOrbitImportsResponse) ProtoMessage() {}
+
+func (x *DeleteOrbitImportsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteOrbitImportsResponse.ProtoReflect.Descriptor instead.
+func (*DeleteOrbitImportsResponse) Descriptor() ([]byte, []int) {
+	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DeleteOrbitImportsResponse) GetDeleted() uint32 {
+	if x != nil {
+		return x.Deleted
+	}
+	return 0
+}
+
+func (x *DeleteOrbitImportsResponse) GetNotFound() []uint64 {
+	if x != nil {
+		return x.NotFound
+	}
+	return nil
+}
+
 // WifiObservation is one access point of a scan.
 type WifiObservation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1029,7 +1169,7 @@ type WifiObservation struct {
 
 func (x *WifiObservation) Reset() {
 	*x = WifiObservation{}
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[11]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1181,7 @@ func (x *WifiObservation) String() string {
 func (*WifiObservation) ProtoMessage() {}
 
 func (x *WifiObservation) ProtoReflect() protoreflect.Message {
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[11]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1194,7 @@ func (x *WifiObservation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WifiObservation.ProtoReflect.Descriptor instead.
 func (*WifiObservation) Descriptor() ([]byte, []int) {
-	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{11}
+	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WifiObservation) GetMac() string {
@@ -1084,7 +1224,7 @@ type SolveWifiRequest struct {
 
 func (x *SolveWifiRequest) Reset() {
 	*x = SolveWifiRequest{}
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[12]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1096,7 +1236,7 @@ func (x *SolveWifiRequest) String() string {
 func (*SolveWifiRequest) ProtoMessage() {}
 
 func (x *SolveWifiRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[12]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1109,7 +1249,7 @@ func (x *SolveWifiRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SolveWifiRequest.ProtoReflect.Descriptor instead.
 func (*SolveWifiRequest) Descriptor() ([]byte, []int) {
-	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{12}
+	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SolveWifiRequest) GetAccessPoints() []*WifiObservation {
@@ -1148,7 +1288,7 @@ type WifiSolution struct {
 
 func (x *WifiSolution) Reset() {
 	*x = WifiSolution{}
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[13]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1160,7 +1300,7 @@ func (x *WifiSolution) String() string {
 func (*WifiSolution) ProtoMessage() {}
 
 func (x *WifiSolution) ProtoReflect() protoreflect.Message {
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[13]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1173,7 +1313,7 @@ func (x *WifiSolution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WifiSolution.ProtoReflect.Descriptor instead.
 func (*WifiSolution) Descriptor() ([]byte, []int) {
-	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{13}
+	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WifiSolution) GetLatitude() float64 {
@@ -1238,7 +1378,7 @@ type SolveWifiResponse struct {
 
 func (x *SolveWifiResponse) Reset() {
 	*x = SolveWifiResponse{}
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[14]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1250,7 +1390,7 @@ func (x *SolveWifiResponse) String() string {
 func (*SolveWifiResponse) ProtoMessage() {}
 
 func (x *SolveWifiResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[14]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1263,7 +1403,7 @@ func (x *SolveWifiResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SolveWifiResponse.ProtoReflect.Descriptor instead.
 func (*SolveWifiResponse) Descriptor() ([]byte, []int) {
-	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{14}
+	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SolveWifiResponse) GetSolution() *WifiSolution {
@@ -1311,7 +1451,7 @@ type AccessPoint struct {
 
 func (x *AccessPoint) Reset() {
 	*x = AccessPoint{}
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[15]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1323,7 +1463,7 @@ func (x *AccessPoint) String() string {
 func (*AccessPoint) ProtoMessage() {}
 
 func (x *AccessPoint) ProtoReflect() protoreflect.Message {
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[15]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1336,7 +1476,7 @@ func (x *AccessPoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessPoint.ProtoReflect.Descriptor instead.
 func (*AccessPoint) Descriptor() ([]byte, []int) {
-	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{15}
+	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AccessPoint) GetMac() string {
@@ -1408,7 +1548,7 @@ type ImportAccessPointsRequest struct {
 
 func (x *ImportAccessPointsRequest) Reset() {
 	*x = ImportAccessPointsRequest{}
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[16]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1420,7 +1560,7 @@ func (x *ImportAccessPointsRequest) String() string {
 func (*ImportAccessPointsRequest) ProtoMessage() {}
 
 func (x *ImportAccessPointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[16]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1433,7 +1573,7 @@ func (x *ImportAccessPointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportAccessPointsRequest.ProtoReflect.Descriptor instead.
 func (*ImportAccessPointsRequest) Descriptor() ([]byte, []int) {
-	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{16}
+	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ImportAccessPointsRequest) GetFormat() string {
@@ -1475,7 +1615,7 @@ type ImportAccessPointsResponse struct {
 
 func (x *ImportAccessPointsResponse) Reset() {
 	*x = ImportAccessPointsResponse{}
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[17]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1487,7 +1627,7 @@ func (x *ImportAccessPointsResponse) String() string {
 func (*ImportAccessPointsResponse) ProtoMessage() {}
 
 func (x *ImportAccessPointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[17]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1500,7 +1640,7 @@ func (x *ImportAccessPointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportAccessPointsResponse.ProtoReflect.Descriptor instead.
 func (*ImportAccessPointsResponse) Descriptor() ([]byte, []int) {
-	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{17}
+	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ImportAccessPointsResponse) GetFormat() string {
@@ -1576,7 +1716,7 @@ type GetAccessPointsRequest struct {
 
 func (x *GetAccessPointsRequest) Reset() {
 	*x = GetAccessPointsRequest{}
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[18]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1588,7 +1728,7 @@ func (x *GetAccessPointsRequest) String() string {
 func (*GetAccessPointsRequest) ProtoMessage() {}
 
 func (x *GetAccessPointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[18]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1601,7 +1741,7 @@ func (x *GetAccessPointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccessPointsRequest.ProtoReflect.Descriptor instead.
 func (*GetAccessPointsRequest) Descriptor() ([]byte, []int) {
-	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{18}
+	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetAccessPointsRequest) GetMacs() []string {
@@ -1625,7 +1765,7 @@ type GetAccessPointsResponse struct {
 
 func (x *GetAccessPointsResponse) Reset() {
 	*x = GetAccessPointsResponse{}
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[19]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1637,7 +1777,7 @@ func (x *GetAccessPointsResponse) String() string {
 func (*GetAccessPointsResponse) ProtoMessage() {}
 
 func (x *GetAccessPointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[19]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1650,7 +1790,7 @@ func (x *GetAccessPointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccessPointsResponse.ProtoReflect.Descriptor instead.
 func (*GetAccessPointsResponse) Descriptor() ([]byte, []int) {
-	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{19}
+	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetAccessPointsResponse) GetAccessPoints() []*AccessPoint {
@@ -1684,7 +1824,7 @@ type DeleteAccessPointsRequest struct {
 
 func (x *DeleteAccessPointsRequest) Reset() {
 	*x = DeleteAccessPointsRequest{}
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[20]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1696,7 +1836,7 @@ func (x *DeleteAccessPointsRequest) String() string {
 func (*DeleteAccessPointsRequest) ProtoMessage() {}
 
 func (x *DeleteAccessPointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[20]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1709,7 +1849,7 @@ func (x *DeleteAccessPointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccessPointsRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAccessPointsRequest) Descriptor() ([]byte, []int) {
-	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{20}
+	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteAccessPointsRequest) GetMacs() []string {
@@ -1731,7 +1871,7 @@ type DeleteAccessPointsResponse struct {
 
 func (x *DeleteAccessPointsResponse) Reset() {
 	*x = DeleteAccessPointsResponse{}
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[21]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1743,7 +1883,7 @@ func (x *DeleteAccessPointsResponse) String() string {
 func (*DeleteAccessPointsResponse) ProtoMessage() {}
 
 func (x *DeleteAccessPointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[21]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1756,7 +1896,7 @@ func (x *DeleteAccessPointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccessPointsResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAccessPointsResponse) Descriptor() ([]byte, []int) {
-	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{21}
+	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeleteAccessPointsResponse) GetDeleted() uint32 {
@@ -1784,7 +1924,7 @@ type ExportAccessPointsRequest struct {
 
 func (x *ExportAccessPointsRequest) Reset() {
 	*x = ExportAccessPointsRequest{}
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[22]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1796,7 +1936,7 @@ func (x *ExportAccessPointsRequest) String() string {
 func (*ExportAccessPointsRequest) ProtoMessage() {}
 
 func (x *ExportAccessPointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[22]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1809,7 +1949,7 @@ func (x *ExportAccessPointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportAccessPointsRequest.ProtoReflect.Descriptor instead.
 func (*ExportAccessPointsRequest) Descriptor() ([]byte, []int) {
-	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{22}
+	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ExportAccessPointsRequest) GetFromMac() string {
@@ -1829,7 +1969,7 @@ type ExportAccessPointsResponse struct {
 
 func (x *ExportAccessPointsResponse) Reset() {
 	*x = ExportAccessPointsResponse{}
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[23]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1841,7 +1981,7 @@ func (x *ExportAccessPointsResponse) String() string {
 func (*ExportAccessPointsResponse) ProtoMessage() {}
 
 func (x *ExportAccessPointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mgs_v1_geolocation_proto_msgTypes[23]
+	mi := &file_mgs_v1_geolocation_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1854,7 +1994,7 @@ func (x *ExportAccessPointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportAccessPointsResponse.ProtoReflect.Descriptor instead.
 func (*ExportAccessPointsResponse) Descriptor() ([]byte, []int) {
-	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{23}
+	return file_mgs_v1_geolocation_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ExportAccessPointsResponse) GetAccessPoints() []*AccessPoint {
@@ -1913,7 +2053,7 @@ const file_mgs_v1_geolocation_proto_rawDesc = "" +
 	"\x13ImportOrbitsRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06format\x18\x02 \x01(\tR\x06format\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\"\xff\x02\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"\xa1\x03\n" +
 	"\vOrbitImport\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -1929,10 +2069,13 @@ const file_mgs_v1_geolocation_proto_rawDesc = "" +
 	"\askipped\x18\v \x01(\rR\askipped\x12\x19\n" +
 	"\bfrom_gps\x18\f \x01(\x01R\afromGps\x12\x15\n" +
 	"\x06to_gps\x18\r \x01(\x01R\x05toGps\x12\x12\n" +
-	"\x04iono\x18\x0e \x01(\bR\x04iono\"a\n" +
+	"\x04iono\x18\x0e \x01(\bR\x04iono\x12 \n" +
+	"\fdata_end_gps\x18\x0f \x01(\x01R\n" +
+	"dataEndGps\"\x8e\x01\n" +
 	"\x14ImportOrbitsResponse\x12+\n" +
 	"\x06import\x18\x01 \x01(\v2\x13.mgs.v1.OrbitImportR\x06import\x12\x1c\n" +
-	"\tduplicate\x18\x02 \x01(\bR\tduplicate\"\x17\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x12+\n" +
+	"\x06pruned\x18\x03 \x03(\v2\x13.mgs.v1.OrbitImportR\x06pruned\"\x17\n" +
 	"\x15GetOrbitStatusRequest\"\x98\x02\n" +
 	"\x0eSatelliteOrbit\x12\x10\n" +
 	"\x03sat\x18\x01 \x01(\tR\x03sat\x12$\n" +
@@ -1942,7 +2085,7 @@ const file_mgs_v1_geolocation_proto_rawDesc = "" +
 	"\balmanacs\x18\x05 \x01(\rR\balmanacs\x12,\n" +
 	"\x12ephemeris_from_gps\x18\x06 \x01(\x01R\x10ephemerisFromGps\x12(\n" +
 	"\x10ephemeris_to_gps\x18\a \x01(\x01R\x0eephemerisToGps\x12&\n" +
-	"\x0falmanac_ref_gps\x18\b \x01(\x01R\ralmanacRefGps\"\xd4\x03\n" +
+	"\x0falmanac_ref_gps\x18\b \x01(\x01R\ralmanacRefGps\"\xa9\x04\n" +
 	"\x16GetOrbitStatusResponse\x12-\n" +
 	"\aimports\x18\x01 \x03(\v2\x13.mgs.v1.OrbitImportR\aimports\x126\n" +
 	"\n" +
@@ -1962,7 +2105,14 @@ const file_mgs_v1_geolocation_proto_rawDesc = "" +
 	" \x01(\x01R\n" +
 	"ageSeconds\x12\x17\n" +
 	"\anow_gps\x18\v \x01(\x01R\x06nowGps\x12\x12\n" +
-	"\x04iono\x18\f \x01(\bR\x04iono\"7\n" +
+	"\x04iono\x18\f \x01(\bR\x04iono\x12+\n" +
+	"\x11retention_seconds\x18\r \x01(\x01R\x10retentionSeconds\x12&\n" +
+	"\x0fretain_from_gps\x18\x0e \x01(\x01R\rretainFromGps\"-\n" +
+	"\x19DeleteOrbitImportsRequest\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\x04R\x03ids\"S\n" +
+	"\x1aDeleteOrbitImportsResponse\x12\x18\n" +
+	"\adeleted\x18\x01 \x01(\rR\adeleted\x12\x1b\n" +
+	"\tnot_found\x18\x02 \x03(\x04R\bnotFound\"7\n" +
 	"\x0fWifiObservation\x12\x10\n" +
 	"\x03mac\x18\x01 \x01(\tR\x03mac\x12\x12\n" +
 	"\x04rssi\x18\x02 \x01(\x11R\x04rssi\"j\n" +
@@ -2021,11 +2171,12 @@ const file_mgs_v1_geolocation_proto_rawDesc = "" +
 	"\x19ExportAccessPointsRequest\x12\x19\n" +
 	"\bfrom_mac\x18\x01 \x01(\tR\afromMac\"V\n" +
 	"\x1aExportAccessPointsResponse\x128\n" +
-	"\raccess_points\x18\x01 \x03(\v2\x13.mgs.v1.AccessPointR\faccessPoints2\xa5\x05\n" +
+	"\raccess_points\x18\x01 \x03(\v2\x13.mgs.v1.AccessPointR\faccessPoints2\x82\x06\n" +
 	"\x12GeolocationService\x12@\n" +
 	"\tSolveGnss\x12\x18.mgs.v1.SolveGnssRequest\x1a\x19.mgs.v1.SolveGnssResponse\x12K\n" +
 	"\fImportOrbits\x12\x1b.mgs.v1.ImportOrbitsRequest\x1a\x1c.mgs.v1.ImportOrbitsResponse(\x01\x12O\n" +
-	"\x0eGetOrbitStatus\x12\x1d.mgs.v1.GetOrbitStatusRequest\x1a\x1e.mgs.v1.GetOrbitStatusResponse\x12@\n" +
+	"\x0eGetOrbitStatus\x12\x1d.mgs.v1.GetOrbitStatusRequest\x1a\x1e.mgs.v1.GetOrbitStatusResponse\x12[\n" +
+	"\x12DeleteOrbitImports\x12!.mgs.v1.DeleteOrbitImportsRequest\x1a\".mgs.v1.DeleteOrbitImportsResponse\x12@\n" +
 	"\tSolveWifi\x12\x18.mgs.v1.SolveWifiRequest\x1a\x19.mgs.v1.SolveWifiResponse\x12]\n" +
 	"\x12ImportAccessPoints\x12!.mgs.v1.ImportAccessPointsRequest\x1a\".mgs.v1.ImportAccessPointsResponse(\x01\x12R\n" +
 	"\x0fGetAccessPoints\x12\x1e.mgs.v1.GetAccessPointsRequest\x1a\x1f.mgs.v1.GetAccessPointsResponse\x12[\n" +
@@ -2046,7 +2197,7 @@ func file_mgs_v1_geolocation_proto_rawDescGZIP() []byte {
 	return file_mgs_v1_geolocation_proto_rawDescData
 }
 
-var file_mgs_v1_geolocation_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_mgs_v1_geolocation_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_mgs_v1_geolocation_proto_goTypes = []any{
 	(*GnssMeasurement)(nil),            // 0: mgs.v1.GnssMeasurement
 	(*GnssCapture)(nil),                // 1: mgs.v1.GnssCapture
@@ -2059,54 +2210,59 @@ var file_mgs_v1_geolocation_proto_goTypes = []any{
 	(*GetOrbitStatusRequest)(nil),      // 8: mgs.v1.GetOrbitStatusRequest
 	(*SatelliteOrbit)(nil),             // 9: mgs.v1.SatelliteOrbit
 	(*GetOrbitStatusResponse)(nil),     // 10: mgs.v1.GetOrbitStatusResponse
-	(*WifiObservation)(nil),            // 11: mgs.v1.WifiObservation
-	(*SolveWifiRequest)(nil),           // 12: mgs.v1.SolveWifiRequest
-	(*WifiSolution)(nil),               // 13: mgs.v1.WifiSolution
-	(*SolveWifiResponse)(nil),          // 14: mgs.v1.SolveWifiResponse
-	(*AccessPoint)(nil),                // 15: mgs.v1.AccessPoint
-	(*ImportAccessPointsRequest)(nil),  // 16: mgs.v1.ImportAccessPointsRequest
-	(*ImportAccessPointsResponse)(nil), // 17: mgs.v1.ImportAccessPointsResponse
-	(*GetAccessPointsRequest)(nil),     // 18: mgs.v1.GetAccessPointsRequest
-	(*GetAccessPointsResponse)(nil),    // 19: mgs.v1.GetAccessPointsResponse
-	(*DeleteAccessPointsRequest)(nil),  // 20: mgs.v1.DeleteAccessPointsRequest
-	(*DeleteAccessPointsResponse)(nil), // 21: mgs.v1.DeleteAccessPointsResponse
-	(*ExportAccessPointsRequest)(nil),  // 22: mgs.v1.ExportAccessPointsRequest
-	(*ExportAccessPointsResponse)(nil), // 23: mgs.v1.ExportAccessPointsResponse
-	nil,                                // 24: mgs.v1.ImportAccessPointsResponse.RejectedEntry
+	(*DeleteOrbitImportsRequest)(nil),  // 11: mgs.v1.DeleteOrbitImportsRequest
+	(*DeleteOrbitImportsResponse)(nil), // 12: mgs.v1.DeleteOrbitImportsResponse
+	(*WifiObservation)(nil),            // 13: mgs.v1.WifiObservation
+	(*SolveWifiRequest)(nil),           // 14: mgs.v1.SolveWifiRequest
+	(*WifiSolution)(nil),               // 15: mgs.v1.WifiSolution
+	(*SolveWifiResponse)(nil),          // 16: mgs.v1.SolveWifiResponse
+	(*AccessPoint)(nil),                // 17: mgs.v1.AccessPoint
+	(*ImportAccessPointsRequest)(nil),  // 18: mgs.v1.ImportAccessPointsRequest
+	(*ImportAccessPointsResponse)(nil), // 19: mgs.v1.ImportAccessPointsResponse
+	(*GetAccessPointsRequest)(nil),     // 20: mgs.v1.GetAccessPointsRequest
+	(*GetAccessPointsResponse)(nil),    // 21: mgs.v1.GetAccessPointsResponse
+	(*DeleteAccessPointsRequest)(nil),  // 22: mgs.v1.DeleteAccessPointsRequest
+	(*DeleteAccessPointsResponse)(nil), // 23: mgs.v1.DeleteAccessPointsResponse
+	(*ExportAccessPointsRequest)(nil),  // 24: mgs.v1.ExportAccessPointsRequest
+	(*ExportAccessPointsResponse)(nil), // 25: mgs.v1.ExportAccessPointsResponse
+	nil,                                // 26: mgs.v1.ImportAccessPointsResponse.RejectedEntry
 }
 var file_mgs_v1_geolocation_proto_depIdxs = []int32{
 	0,  // 0: mgs.v1.GnssCapture.measurements:type_name -> mgs.v1.GnssMeasurement
 	1,  // 1: mgs.v1.SolveGnssRequest.captures:type_name -> mgs.v1.GnssCapture
 	3,  // 2: mgs.v1.SolveGnssResponse.solution:type_name -> mgs.v1.GnssSolution
 	6,  // 3: mgs.v1.ImportOrbitsResponse.import:type_name -> mgs.v1.OrbitImport
-	6,  // 4: mgs.v1.GetOrbitStatusResponse.imports:type_name -> mgs.v1.OrbitImport
-	9,  // 5: mgs.v1.GetOrbitStatusResponse.satellites:type_name -> mgs.v1.SatelliteOrbit
-	11, // 6: mgs.v1.SolveWifiRequest.access_points:type_name -> mgs.v1.WifiObservation
-	13, // 7: mgs.v1.SolveWifiResponse.solution:type_name -> mgs.v1.WifiSolution
-	24, // 8: mgs.v1.ImportAccessPointsResponse.rejected:type_name -> mgs.v1.ImportAccessPointsResponse.RejectedEntry
-	15, // 9: mgs.v1.GetAccessPointsResponse.access_points:type_name -> mgs.v1.AccessPoint
-	15, // 10: mgs.v1.ExportAccessPointsResponse.access_points:type_name -> mgs.v1.AccessPoint
-	2,  // 11: mgs.v1.GeolocationService.SolveGnss:input_type -> mgs.v1.SolveGnssRequest
-	5,  // 12: mgs.v1.GeolocationService.ImportOrbits:input_type -> mgs.v1.ImportOrbitsRequest
-	8,  // 13: mgs.v1.GeolocationService.GetOrbitStatus:input_type -> mgs.v1.GetOrbitStatusRequest
-	12, // 14: mgs.v1.GeolocationService.SolveWifi:input_type -> mgs.v1.SolveWifiRequest
-	16, // 15: mgs.v1.GeolocationService.ImportAccessPoints:input_type -> mgs.v1.ImportAccessPointsRequest
-	18, // 16: mgs.v1.GeolocationService.GetAccessPoints:input_type -> mgs.v1.GetAccessPointsRequest
-	20, // 17: mgs.v1.GeolocationService.DeleteAccessPoints:input_type -> mgs.v1.DeleteAccessPointsRequest
-	22, // 18: mgs.v1.GeolocationService.ExportAccessPoints:input_type -> mgs.v1.ExportAccessPointsRequest
-	4,  // 19: mgs.v1.GeolocationService.SolveGnss:output_type -> mgs.v1.SolveGnssResponse
-	7,  // 20: mgs.v1.GeolocationService.ImportOrbits:output_type -> mgs.v1.ImportOrbitsResponse
-	10, // 21: mgs.v1.GeolocationService.GetOrbitStatus:output_type -> mgs.v1.GetOrbitStatusResponse
-	14, // 22: mgs.v1.GeolocationService.SolveWifi:output_type -> mgs.v1.SolveWifiResponse
-	17, // 23: mgs.v1.GeolocationService.ImportAccessPoints:output_type -> mgs.v1.ImportAccessPointsResponse
-	19, // 24: mgs.v1.GeolocationService.GetAccessPoints:output_type -> mgs.v1.GetAccessPointsResponse
-	21, // 25: mgs.v1.GeolocationService.DeleteAccessPoints:output_type -> mgs.v1.DeleteAccessPointsResponse
-	23, // 26: mgs.v1.GeolocationService.ExportAccessPoints:output_type -> mgs.v1.ExportAccessPointsResponse
-	19, // [19:27] is the sub-list for method output_type
-	11, // [11:19] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	6,  // 4: mgs.v1.ImportOrbitsResponse.pruned:type_name -> mgs.v1.OrbitImport
+	6,  // 5: mgs.v1.GetOrbitStatusResponse.imports:type_name -> mgs.v1.OrbitImport
+	9,  // 6: mgs.v1.GetOrbitStatusResponse.satellites:type_name -> mgs.v1.SatelliteOrbit
+	13, // 7: mgs.v1.SolveWifiRequest.access_points:type_name -> mgs.v1.WifiObservation
+	15, // 8: mgs.v1.SolveWifiResponse.solution:type_name -> mgs.v1.WifiSolution
+	26, // 9: mgs.v1.ImportAccessPointsResponse.rejected:type_name -> mgs.v1.ImportAccessPointsResponse.RejectedEntry
+	17, // 10: mgs.v1.GetAccessPointsResponse.access_points:type_name -> mgs.v1.AccessPoint
+	17, // 11: mgs.v1.ExportAccessPointsResponse.access_points:type_name -> mgs.v1.AccessPoint
+	2,  // 12: mgs.v1.GeolocationService.SolveGnss:input_type -> mgs.v1.SolveGnssRequest
+	5,  // 13: mgs.v1.GeolocationService.ImportOrbits:input_type -> mgs.v1.ImportOrbitsRequest
+	8,  // 14: mgs.v1.GeolocationService.GetOrbitStatus:input_type -> mgs.v1.GetOrbitStatusRequest
+	11, // 15: mgs.v1.GeolocationService.DeleteOrbitImports:input_type -> mgs.v1.DeleteOrbitImportsRequest
+	14, // 16: mgs.v1.GeolocationService.SolveWifi:input_type -> mgs.v1.SolveWifiRequest
+	18, // 17: mgs.v1.GeolocationService.ImportAccessPoints:input_type -> mgs.v1.ImportAccessPointsRequest
+	20, // 18: mgs.v1.GeolocationService.GetAccessPoints:input_type -> mgs.v1.GetAccessPointsRequest
+	22, // 19: mgs.v1.GeolocationService.DeleteAccessPoints:input_type -> mgs.v1.DeleteAccessPointsRequest
+	24, // 20: mgs.v1.GeolocationService.ExportAccessPoints:input_type -> mgs.v1.ExportAccessPointsRequest
+	4,  // 21: mgs.v1.GeolocationService.SolveGnss:output_type -> mgs.v1.SolveGnssResponse
+	7,  // 22: mgs.v1.GeolocationService.ImportOrbits:output_type -> mgs.v1.ImportOrbitsResponse
+	10, // 23: mgs.v1.GeolocationService.GetOrbitStatus:output_type -> mgs.v1.GetOrbitStatusResponse
+	12, // 24: mgs.v1.GeolocationService.DeleteOrbitImports:output_type -> mgs.v1.DeleteOrbitImportsResponse
+	16, // 25: mgs.v1.GeolocationService.SolveWifi:output_type -> mgs.v1.SolveWifiResponse
+	19, // 26: mgs.v1.GeolocationService.ImportAccessPoints:output_type -> mgs.v1.ImportAccessPointsResponse
+	21, // 27: mgs.v1.GeolocationService.GetAccessPoints:output_type -> mgs.v1.GetAccessPointsResponse
+	23, // 28: mgs.v1.GeolocationService.DeleteAccessPoints:output_type -> mgs.v1.DeleteAccessPointsResponse
+	25, // 29: mgs.v1.GeolocationService.ExportAccessPoints:output_type -> mgs.v1.ExportAccessPointsResponse
+	21, // [21:30] is the sub-list for method output_type
+	12, // [12:21] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_mgs_v1_geolocation_proto_init() }
@@ -2123,7 +2279,7 @@ func file_mgs_v1_geolocation_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mgs_v1_geolocation_proto_rawDesc), len(file_mgs_v1_geolocation_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

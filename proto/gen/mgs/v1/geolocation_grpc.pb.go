@@ -22,6 +22,7 @@ const (
 	GeolocationService_SolveGnss_FullMethodName          = "/mgs.v1.GeolocationService/SolveGnss"
 	GeolocationService_ImportOrbits_FullMethodName       = "/mgs.v1.GeolocationService/ImportOrbits"
 	GeolocationService_GetOrbitStatus_FullMethodName     = "/mgs.v1.GeolocationService/GetOrbitStatus"
+	GeolocationService_DeleteOrbitImports_FullMethodName = "/mgs.v1.GeolocationService/DeleteOrbitImports"
 	GeolocationService_SolveWifi_FullMethodName          = "/mgs.v1.GeolocationService/SolveWifi"
 	GeolocationService_ImportAccessPoints_FullMethodName = "/mgs.v1.GeolocationService/ImportAccessPoints"
 	GeolocationService_GetAccessPoints_FullMethodName    = "/mgs.v1.GeolocationService/GetAccessPoints"
@@ -34,11 +35,13 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // GeolocationService solves GNSS snapshots locally, from the broadcast orbit
-// data imported into the server (RINEX navigation files, YUMA almanacs).
+// data imported into the server (RINEX navigation files, YUMA almanacs), and
+// Wi-Fi scans from the server's access-point database.
 //
 // Capabilities: SolveGnss needs "uplink" (like sending an uplink),
-// GetOrbitStatus "read", ImportOrbits "devices" (service-wide data that
-// every solve uses, managed like the default ports; it cannot mint tokens).
+// GetOrbitStatus "read", ImportOrbits and DeleteOrbitImports "devices"
+// (service-wide data that every solve uses, managed like the default
+// ports; it cannot mint tokens).
 // The Wi-Fi RPCs follow the same rule: SolveWifi "uplink", GetAccessPoints
 // and ExportAccessPoints "read", ImportAccessPoints and DeleteAccessPoints
 // "devices".
@@ -57,11 +60,17 @@ type GeolocationServiceClient interface {
 	// GPS and BeiDou records; or a GPS YUMA almanac; gzip allowed) in chunks
 	// of at most 1 MiB, name and format in the first message. The file is
 	// stored and used by the following solves. Re-importing the same content
-	// is reported as a duplicate and stores nothing.
+	// is reported as a duplicate and stores nothing. With a retention set on
+	// the server, the imports that the new file makes expire are deleted in
+	// the same store write (listed in pruned), and a file that would expire
+	// at once fails with FAILED_PRECONDITION.
 	ImportOrbits(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportOrbitsRequest, ImportOrbitsResponse], error)
 	// GetOrbitStatus describes the loaded orbit data: imports, satellites,
-	// validity span and age.
+	// validity span and age, retention.
 	GetOrbitStatus(ctx context.Context, in *GetOrbitStatusRequest, opts ...grpc.CallOption) (*GetOrbitStatusResponse, error)
+	// DeleteOrbitImports removes imported files by id (for example a bad
+	// file) and rebuilds the orbit data without them.
+	DeleteOrbitImports(ctx context.Context, in *DeleteOrbitImportsRequest, opts ...grpc.CallOption) (*DeleteOrbitImportsResponse, error)
 	// SolveWifi positions one Wi-Fi scan against the access-point database
 	// (access points with RSSI, or an LBM scan payload). Locally administered
 	// MACs are ignored (warnings). A scan that gives no fix (too few known
@@ -117,6 +126,16 @@ func (c *geolocationServiceClient) GetOrbitStatus(ctx context.Context, in *GetOr
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetOrbitStatusResponse)
 	err := c.cc.Invoke(ctx, GeolocationService_GetOrbitStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *geolocationServiceClient) DeleteOrbitImports(ctx context.Context, in *DeleteOrbitImportsRequest, opts ...grpc.CallOption) (*DeleteOrbitImportsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteOrbitImportsResponse)
+	err := c.cc.Invoke(ctx, GeolocationService_DeleteOrbitImports_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -190,11 +209,13 @@ type GeolocationService_ExportAccessPointsClient = grpc.ServerStreamingClient[Ex
 // for forward compatibility.
 //
 // GeolocationService solves GNSS snapshots locally, from the broadcast orbit
-// data imported into the server (RINEX navigation files, YUMA almanacs).
+// data imported into the server (RINEX navigation files, YUMA almanacs), and
+// Wi-Fi scans from the server's access-point database.
 //
 // Capabilities: SolveGnss needs "uplink" (like sending an uplink),
-// GetOrbitStatus "read", ImportOrbits "devices" (service-wide data that
-// every solve uses, managed like the default ports; it cannot mint tokens).
+// GetOrbitStatus "read", ImportOrbits and DeleteOrbitImports "devices"
+// (service-wide data that every solve uses, managed like the default
+// ports; it cannot mint tokens).
 // The Wi-Fi RPCs follow the same rule: SolveWifi "uplink", GetAccessPoints
 // and ExportAccessPoints "read", ImportAccessPoints and DeleteAccessPoints
 // "devices".
@@ -213,11 +234,17 @@ type GeolocationServiceServer interface {
 	// GPS and BeiDou records; or a GPS YUMA almanac; gzip allowed) in chunks
 	// of at most 1 MiB, name and format in the first message. The file is
 	// stored and used by the following solves. Re-importing the same content
-	// is reported as a duplicate and stores nothing.
+	// is reported as a duplicate and stores nothing. With a retention set on
+	// the server, the imports that the new file makes expire are deleted in
+	// the same store write (listed in pruned), and a file that would expire
+	// at once fails with FAILED_PRECONDITION.
 	ImportOrbits(grpc.ClientStreamingServer[ImportOrbitsRequest, ImportOrbitsResponse]) error
 	// GetOrbitStatus describes the loaded orbit data: imports, satellites,
-	// validity span and age.
+	// validity span and age, retention.
 	GetOrbitStatus(context.Context, *GetOrbitStatusRequest) (*GetOrbitStatusResponse, error)
+	// DeleteOrbitImports removes imported files by id (for example a bad
+	// file) and rebuilds the orbit data without them.
+	DeleteOrbitImports(context.Context, *DeleteOrbitImportsRequest) (*DeleteOrbitImportsResponse, error)
 	// SolveWifi positions one Wi-Fi scan against the access-point database
 	// (access points with RSSI, or an LBM scan payload). Locally administered
 	// MACs are ignored (warnings). A scan that gives no fix (too few known
@@ -254,6 +281,9 @@ func (UnimplementedGeolocationServiceServer) ImportOrbits(grpc.ClientStreamingSe
 }
 func (UnimplementedGeolocationServiceServer) GetOrbitStatus(context.Context, *GetOrbitStatusRequest) (*GetOrbitStatusResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetOrbitStatus not implemented")
+}
+func (UnimplementedGeolocationServiceServer) DeleteOrbitImports(context.Context, *DeleteOrbitImportsRequest) (*DeleteOrbitImportsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DeleteOrbitImports not implemented")
 }
 func (UnimplementedGeolocationServiceServer) SolveWifi(context.Context, *SolveWifiRequest) (*SolveWifiResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method SolveWifi not implemented")
@@ -330,6 +360,24 @@ func _GeolocationService_GetOrbitStatus_Handler(srv interface{}, ctx context.Con
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(GeolocationServiceServer).GetOrbitStatus(ctx, req.(*GetOrbitStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GeolocationService_DeleteOrbitImports_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteOrbitImportsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GeolocationServiceServer).DeleteOrbitImports(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GeolocationService_DeleteOrbitImports_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GeolocationServiceServer).DeleteOrbitImports(ctx, req.(*DeleteOrbitImportsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -420,6 +468,10 @@ var GeolocationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetOrbitStatus",
 			Handler:    _GeolocationService_GetOrbitStatus_Handler,
+		},
+		{
+			MethodName: "DeleteOrbitImports",
+			Handler:    _GeolocationService_DeleteOrbitImports_Handler,
 		},
 		{
 			MethodName: "SolveWifi",
