@@ -50,16 +50,25 @@ func dial(addr string, cfg *tls.Config) (string, error) {
 	return c.ConnectionState().PeerCertificates[0].SerialNumber.String(), nil
 }
 
-func TestReloadOnChange(t *testing.T) {
-	dir := t.TempDir()
-	ca := tlstest.NewCA(t, dir, "test")
+// loadTestCert issues a server certificate (serial 2) in dir and loads
+// it with a test clock.
+func loadTestCert(t *testing.T, dir string) (ca *tlstest.CA, certFile string, c *Cert, clock *time.Time) {
+	t.Helper()
+	ca = tlstest.NewCA(t, dir, "test")
 	certFile, keyFile := ca.Issue(t, dir, "server", "127.0.0.1")
 	c, err := LoadCert(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := time.Unix(1000, 0)
-	c.now = func() time.Time { return clock }
+	clock = new(time.Time)
+	*clock = time.Unix(1000, 0)
+	c.now = func() time.Time { return *clock }
+	return ca, certFile, c, clock
+}
+
+func TestReloadOnChange(t *testing.T) {
+	dir := t.TempDir()
+	ca, certFile, c, clock := loadTestCert(t, dir)
 	var reloads []error
 	c.OnReload = func(err error) { reloads = append(reloads, err) }
 	srv, err := ServerConfig(c, "")
@@ -77,11 +86,11 @@ func TestReloadOnChange(t *testing.T) {
 
 	// A renewal: new files; seen at the next check, not before.
 	ca.Issue(t, dir, "server", "127.0.0.1")
-	clock = clock.Add(checkEvery / 2)
+	*clock = clock.Add(checkEvery / 2)
 	if got, _ := dial(addr, cli); got != "2" {
 		t.Errorf("within the check interval: serial %s, want the old 2", got)
 	}
-	clock = clock.Add(checkEvery)
+	*clock = clock.Add(checkEvery)
 	if got, err := dial(addr, cli); err != nil || got != "3" {
 		t.Errorf("after renewal: serial %s, %v; want 3", got, err)
 	}
@@ -93,7 +102,7 @@ func TestReloadOnChange(t *testing.T) {
 	if err := os.WriteFile(certFile, []byte("-----BEGIN CERTIFICATE-----\ntrunc"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	clock = clock.Add(2 * checkEvery)
+	*clock = clock.Add(2 * checkEvery)
 	if got, err := dial(addr, cli); err != nil || got != "3" {
 		t.Errorf("bad renewal: serial %s, %v; want the previous 3", got, err)
 	}
@@ -174,14 +183,7 @@ func TestBadFiles(t *testing.T) {
 // OnReload may look at the new certificate (mgsd logs its subject).
 func TestOnReloadMayCallLeaf(t *testing.T) {
 	dir := t.TempDir()
-	ca := tlstest.NewCA(t, dir, "test")
-	certFile, keyFile := ca.Issue(t, dir, "server", "127.0.0.1")
-	c, err := LoadCert(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := time.Unix(1000, 0)
-	c.now = func() time.Time { return clock }
+	ca, _, c, clock := loadTestCert(t, dir)
 	var serials []string
 	c.OnReload = func(err error) {
 		if err == nil {
@@ -189,7 +191,7 @@ func TestOnReloadMayCallLeaf(t *testing.T) {
 		}
 	}
 	ca.Issue(t, dir, "server", "127.0.0.1")
-	clock = clock.Add(2 * checkEvery)
+	*clock = clock.Add(2 * checkEvery)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
