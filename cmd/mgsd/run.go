@@ -129,6 +129,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer wf.start(pipe, g)() // stops learning after the servers drained, before the database closes
 
 	var connList atomic.Pointer[[]*everynet.Connector]
+	if lt.cert != nil {
+		// For alerting before the certificate expires (renewals reload it).
+		if err := m.GaugeFunc("tls_certificate_expiry_timestamp_seconds", "NotAfter of the TLS certificate in use, Unix seconds.",
+			func() float64 { return float64(lt.cert.Leaf().NotAfter.Unix()) }); err != nil {
+			return err
+		}
+	}
 	for _, e := range []error{
 		m.GaugeFunc("uplinks_in_flight", "Uplinks being processed by the pipeline.", func() float64 { return float64(pipe.InFlight()) }),
 		m.GaugeFunc("watch_subscribers", "Open event subscriptions (WatchEvents streams).",

@@ -14,6 +14,7 @@ import (
 type listenerTLS struct {
 	api, ops *tls.Config
 	mode     string // "off", "on" or "mutual", for the start-up line
+	cert     *tlsfile.Cert
 }
 
 // serverTLS loads --tls-cert/--tls-key (and --tls-client-ca), failing at
@@ -50,7 +51,7 @@ func serverTLS(cfg *config, log *slog.Logger) (listenerTLS, error) {
 	if err != nil {
 		return listenerTLS{}, cfg.settings.errorf("tls-client-ca", "%v", err)
 	}
-	lt := listenerTLS{api: api, ops: ops, mode: "on"}
+	lt := listenerTLS{api: api, ops: ops, mode: "on", cert: cert}
 	if cfg.TLSClientCA != "" {
 		lt.mode = "mutual"
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +58,25 @@ func httpsGet(cfg *tls.Config, url string) (int, error) {
 	return resp.StatusCode, nil
 }
 
+// httpsBody returns the body of a GET with the token that must succeed.
+func httpsBody(t *testing.T, cfg *tls.Config, url string) string {
+	t.Helper()
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 5 * time.Second}
+	defer hc.CloseIdleConnections()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "root")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
 // serial is the serial number of the certificate a new handshake gets.
 func serial(t *testing.T, addr string, cfg *tls.Config) string {
 	t.Helper()
@@ -94,6 +114,14 @@ func TestTLSListeners(t *testing.T) {
 	}
 	if code, err := httpsGet(cli, "https://"+addrs["ops"]+"/healthz"); err != nil || code != http.StatusOK {
 		t.Errorf("ops /healthz over TLS: %d %v", code, err)
+	}
+	cert, err := tlsfile.LoadCert(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "mgs_tls_certificate_expiry_timestamp_seconds " + strconv.FormatFloat(float64(cert.Leaf().NotAfter.Unix()), 'g', -1, 64) + "\n"
+	if body := httpsBody(t, cli, "https://"+addrs["ops"]+"/metrics"); !strings.Contains(body, want) {
+		t.Errorf("/metrics lacks %q:\n%s", want, body)
 	}
 
 	// Renewal: the files are replaced; a handshake after the check interval
