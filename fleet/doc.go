@@ -20,8 +20,19 @@
 //
 // # Storage
 //
-// Table "nbiot_endpoints": key "n/<name>" → JSON {"eui","opaque","created"};
-// key "e/<8-byte EUI>" → the name (reverse index; both written in one Write).
+// Table "nbiot_endpoints": key "n/<name>" → JSON {"eui","opaque","created",
+// "psk_identity","psk"}; key "e/<8-byte EUI>" → the name (reverse index);
+// key "i/<PSK identity>" → the name (the DTLS handshake's key lookup, two
+// point reads). Record and index entries are written in one Write.
+//
+// # Pre-shared keys
+//
+// An endpoint may have a DTLS pre-shared key (1..64 bytes) and a PSK
+// identity (1..128 printable ASCII characters, default the endpoint name,
+// unique across endpoints). The key is a secret: Endpoint never carries it
+// back (HasPSK tells), and only PSK hands it out, for the handshake. An
+// endpoint with a key may only register over DTLS with its identity (see
+// package lwm2m).
 //
 // Table "collections": key "c/<id>" → JSON {"tags","created"}; key
 // "d/<8-byte EUI>" → JSON {"collection","tags"} (a device's placement); key

@@ -38,6 +38,9 @@ var (
 	ErrInvalid = errors.New("fleet: invalid argument")
 	// ErrDefaultCollection is returned when deleting the default collection.
 	ErrDefaultCollection = errors.New("fleet: the default collection cannot be deleted")
+	// ErrUnknownPSKIdentity is returned by PSK for an identity no endpoint
+	// has.
+	ErrUnknownPSKIdentity = errors.New("fleet: unknown PSK identity")
 )
 
 // Policy is what happens to unprovisioned endpoints.
@@ -119,6 +122,14 @@ type Endpoint struct {
 	// without a port byte.
 	Opaque  bool
 	Created time.Time
+	// PSKIdentity is the DTLS-PSK identity of an endpoint that has a key
+	// (HasPSK); "" otherwise. On Provision, "" with a PSK means the
+	// endpoint name.
+	PSKIdentity string
+	HasPSK      bool
+	// PSK is write-only: Provision stores it, reads never fill it (the key
+	// is a secret; only PSK hands it to the DTLS handshake).
+	PSK []byte
 }
 
 // Identity is what an endpoint name resolves to.
@@ -127,15 +138,31 @@ type Identity struct {
 	EUI         lora.EUI64
 	Opaque      bool
 	Provisioned bool
+	// PSKIdentity is set when the endpoint has a DTLS pre-shared key: it
+	// may then only register over DTLS, authenticated with this identity.
+	PSKIdentity string
 }
 
 type endpointRecord struct {
-	EUI     string `json:"eui"`
-	Opaque  bool   `json:"opaque,omitempty"`
-	Created int64  `json:"created"`
+	EUI         string `json:"eui"`
+	Opaque      bool   `json:"opaque,omitempty"`
+	Created     int64  `json:"created"`
+	PSKIdentity string `json:"psk_identity,omitempty"`
+	PSK         []byte `json:"psk,omitempty"`
+}
+
+func (r endpointRecord) endpoint(name string) (Endpoint, error) {
+	e, err := lora.ParseEUI64(r.EUI)
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("fleet: endpoint %q: %w", name, err)
+	}
+	return Endpoint{Name: name, EUI: e, Opaque: r.Opaque, Created: time.Unix(0, r.Created), PSKIdentity: r.PSKIdentity,
+		HasPSK: len(r.PSK) > 0}, nil
 }
 
 func nameKey(name string) []byte { return append([]byte("n/"), name...) }
+
+func identityKey(id string) []byte { return append([]byte("i/"), id...) }
 
 func euiKey(prefix string, e lora.EUI64) []byte { return append([]byte(prefix), e[:]...) }
 
@@ -153,23 +180,29 @@ func ValidateEndpointName(name string) error {
 	return nil
 }
 
-func (f *Fleet) getEndpoint(ctx context.Context, name string) (Endpoint, bool, error) {
+// record reads the stored record of an endpoint name (no aliases).
+func (f *Fleet) record(ctx context.Context, name string) (endpointRecord, bool, error) {
 	b, _, err := f.eps.Get(ctx, nameKey(name))
 	if errors.Is(err, store.ErrNotFound) {
-		return Endpoint{}, false, nil
+		return endpointRecord{}, false, nil
 	}
 	if err != nil {
-		return Endpoint{}, false, err
+		return endpointRecord{}, false, err
 	}
 	var r endpointRecord
 	if err := json.Unmarshal(b, &r); err != nil {
-		return Endpoint{}, false, fmt.Errorf("fleet: endpoint %q: %w", name, err)
+		return endpointRecord{}, false, fmt.Errorf("fleet: endpoint %q: %w", name, err)
 	}
-	e, err := lora.ParseEUI64(r.EUI)
-	if err != nil {
-		return Endpoint{}, false, fmt.Errorf("fleet: endpoint %q: %w", name, err)
+	return r, true, nil
+}
+
+func (f *Fleet) getEndpoint(ctx context.Context, name string) (Endpoint, bool, error) {
+	r, ok, err := f.record(ctx, name)
+	if err != nil || !ok {
+		return Endpoint{}, false, err
 	}
-	return Endpoint{Name: name, EUI: e, Opaque: r.Opaque, Created: time.Unix(0, r.Created)}, true, nil
+	ep, err := r.endpoint(name)
+	return ep, err == nil, err
 }
 
 // aliases returns the names an endpoint may be provisioned under: itself
@@ -220,7 +253,11 @@ func (f *Fleet) Resolve(ctx context.Context, name string) (Identity, error) {
 		return Identity{}, err
 	}
 	if ok {
-		return Identity{Endpoint: name, EUI: ep.EUI, Opaque: ep.Opaque, Provisioned: true}, nil
+		id := Identity{Endpoint: name, EUI: ep.EUI, Opaque: ep.Opaque, Provisioned: true}
+		if ep.HasPSK {
+			id.PSKIdentity = ep.PSKIdentity
+		}
+		return id, nil
 	}
 	if f.cfg.Unprovisioned == PolicyReject {
 		return Identity{}, fmt.Errorf("%w: %q is not provisioned (unprovisioned endpoints are rejected)", ErrUnknownEndpoint, name)
@@ -248,6 +285,9 @@ func (f *Fleet) Provision(ctx context.Context, ep Endpoint, collection string, t
 	if err := validateTags(tags); err != nil {
 		return Endpoint{}, err
 	}
+	if err := checkPSK(&ep); err != nil {
+		return Endpoint{}, err
+	}
 	if ep.EUI.IsZero() {
 		e, err := IMEIToEUI(ep.Name)
 		if err != nil {
@@ -273,18 +313,78 @@ func (f *Fleet) Provision(ctx context.Context, ep Endpoint, collection string, t
 	} else if ok {
 		return Endpoint{}, fmt.Errorf("%w: EUI %s belongs to endpoint %q", ErrExists, ep.EUI, other)
 	}
+	if err := f.identityFree(ctx, ep.PSKIdentity, ep.Name); err != nil {
+		return Endpoint{}, err
+	}
 	ep.Created = f.cfg.Now()
-	b, err := json.Marshal(endpointRecord{EUI: ep.EUI.Hex(), Opaque: ep.Opaque, Created: ep.Created.UnixNano()})
+	rec := endpointRecord{EUI: ep.EUI.Hex(), Opaque: ep.Opaque, Created: ep.Created.UnixNano(), PSKIdentity: ep.PSKIdentity,
+		PSK: ep.PSK}
+	ops, err := recordOps(ep.Name, endpointRecord{}, rec)
 	if err != nil {
 		return Endpoint{}, err
 	}
-	if err := f.eps.Write(ctx, []store.Op{{Key: nameKey(ep.Name), Value: b}, {Key: euiKey("e/", ep.EUI), Value: []byte(ep.Name)}}); err != nil {
+	ops = append(ops, store.Op{Key: euiKey("e/", ep.EUI), Value: []byte(ep.Name)})
+	if err := f.eps.Write(ctx, ops); err != nil {
 		return Endpoint{}, err
 	}
 	if err := f.place(ctx, ep.EUI, collection, tags, true); err != nil {
 		return Endpoint{}, err
 	}
-	return ep, nil
+	return rec.endpoint(ep.Name)
+}
+
+// checkPSK validates the key of an endpoint being provisioned and fills
+// in the default identity (the endpoint name).
+func checkPSK(ep *Endpoint) error {
+	if len(ep.PSK) == 0 {
+		if ep.PSKIdentity != "" {
+			return fmt.Errorf("%w: psk_identity: set without a psk", ErrInvalid)
+		}
+		return nil
+	}
+	if err := ValidatePSK(ep.PSK); err != nil {
+		return err
+	}
+	if ep.PSKIdentity == "" {
+		ep.PSKIdentity = ep.Name
+	}
+	ep.PSK = bytes.Clone(ep.PSK)
+	return ValidatePSKIdentity(ep.PSKIdentity)
+}
+
+// identityFree checks that no endpoint but owner uses a PSK identity.
+// f.mu must be held.
+func (f *Fleet) identityFree(ctx context.Context, id, owner string) error {
+	if id == "" {
+		return nil
+	}
+	b, _, err := f.eps.Get(ctx, identityKey(id))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case string(b) != owner:
+		return fmt.Errorf("%w: psk_identity %q belongs to endpoint %q", ErrExists, id, b)
+	}
+	return nil
+}
+
+// recordOps writes rec under name, moving the identity index from old's
+// PSK identity to rec's.
+func recordOps(name string, old, rec endpointRecord) ([]store.Op, error) {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	ops := []store.Op{{Key: nameKey(name), Value: b}}
+	if old.PSKIdentity != "" && old.PSKIdentity != rec.PSKIdentity {
+		ops = append(ops, store.Op{Key: identityKey(old.PSKIdentity)})
+	}
+	if rec.PSKIdentity != "" {
+		ops = append(ops, store.Op{Key: identityKey(rec.PSKIdentity), Value: []byte(name)})
+	}
+	return ops, nil
 }
 
 // Endpoint returns a provisioned endpoint by name (or IMEI alias).
@@ -328,6 +428,33 @@ func (f *Fleet) Endpoints(ctx context.Context) ([]Endpoint, error) {
 // SetOpaque changes an endpoint's opaque flag. A registered device sees
 // the change at its next registration update.
 func (f *Fleet) SetOpaque(ctx context.Context, name string, opaque bool) (Endpoint, error) {
+	return f.UpdateEndpoint(ctx, name, EndpointChange{Opaque: &opaque})
+}
+
+// EndpointChange is a partial update of an endpoint: nil fields are kept.
+type EndpointChange struct {
+	Opaque *bool
+	// PSK replaces the DTLS pre-shared key.
+	PSK []byte
+	// PSKIdentity replaces the PSK identity ("" means the endpoint name);
+	// the endpoint must have a key (stored or given with PSK).
+	PSKIdentity *string
+	// ClearPSK removes the key and identity (not with PSK or PSKIdentity).
+	ClearPSK bool
+}
+
+// UpdateEndpoint applies a change to a provisioned endpoint. A registered
+// device sees an opaque change at its next registration update; a new key
+// applies to the next DTLS handshake.
+func (f *Fleet) UpdateEndpoint(ctx context.Context, name string, ch EndpointChange) (Endpoint, error) {
+	if ch.ClearPSK && (ch.PSK != nil || ch.PSKIdentity != nil) {
+		return Endpoint{}, fmt.Errorf("%w: clear_psk: cannot be combined with psk or psk_identity", ErrInvalid)
+	}
+	if ch.PSK != nil {
+		if err := ValidatePSK(ch.PSK); err != nil {
+			return Endpoint{}, err
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ep, ok, err := f.provisioned(ctx, name)
@@ -337,12 +464,53 @@ func (f *Fleet) SetOpaque(ctx context.Context, name string, opaque bool) (Endpoi
 	if !ok {
 		return Endpoint{}, fmt.Errorf("%w: endpoint %q is not provisioned", ErrUnknownEndpoint, name)
 	}
-	ep.Opaque = opaque
-	b, err := json.Marshal(endpointRecord{EUI: ep.EUI.Hex(), Opaque: ep.Opaque, Created: ep.Created.UnixNano()})
+	old, _, err := f.record(ctx, ep.Name)
 	if err != nil {
 		return Endpoint{}, err
 	}
-	return ep, f.eps.Write(ctx, []store.Op{{Key: nameKey(ep.Name), Value: b}})
+	rec, err := applyChange(ep.Name, old, ch)
+	if err != nil {
+		return Endpoint{}, err
+	}
+	if err := f.identityFree(ctx, rec.PSKIdentity, ep.Name); err != nil {
+		return Endpoint{}, err
+	}
+	ops, err := recordOps(ep.Name, old, rec)
+	if err != nil {
+		return Endpoint{}, err
+	}
+	if err := f.eps.Write(ctx, ops); err != nil {
+		return Endpoint{}, err
+	}
+	return rec.endpoint(ep.Name)
+}
+
+// applyChange returns old with ch applied and the PSK fields validated.
+func applyChange(name string, old endpointRecord, ch EndpointChange) (endpointRecord, error) {
+	rec := old
+	if ch.Opaque != nil {
+		rec.Opaque = *ch.Opaque
+	}
+	if ch.ClearPSK {
+		rec.PSK, rec.PSKIdentity = nil, ""
+		return rec, nil
+	}
+	if ch.PSK != nil {
+		rec.PSK = bytes.Clone(ch.PSK)
+	}
+	if ch.PSKIdentity != nil {
+		rec.PSKIdentity = *ch.PSKIdentity
+	}
+	if len(rec.PSK) == 0 {
+		if ch.PSKIdentity != nil {
+			return endpointRecord{}, fmt.Errorf("%w: psk_identity: endpoint %q has no psk: give one", ErrInvalid, name)
+		}
+		return rec, nil
+	}
+	if rec.PSKIdentity == "" {
+		rec.PSKIdentity = name
+	}
+	return rec, ValidatePSKIdentity(rec.PSKIdentity)
 }
 
 // Unprovision removes an endpoint from the provisioning table (its device
@@ -357,7 +525,16 @@ func (f *Fleet) Unprovision(ctx context.Context, name string) error {
 	if !ok {
 		return fmt.Errorf("%w: endpoint %q is not provisioned", ErrUnknownEndpoint, name)
 	}
-	return f.eps.Write(ctx, []store.Op{{Key: nameKey(ep.Name)}, {Key: euiKey("e/", ep.EUI)}})
+	return f.eps.Write(ctx, f.unprovisionOps(ep))
+}
+
+// unprovisionOps deletes an endpoint's record and its index entries.
+func (f *Fleet) unprovisionOps(ep Endpoint) []store.Op {
+	ops := []store.Op{{Key: nameKey(ep.Name)}, {Key: euiKey("e/", ep.EUI)}}
+	if ep.PSKIdentity != "" {
+		ops = append(ops, store.Op{Key: identityKey(ep.PSKIdentity)})
+	}
+	return ops
 }
 
 // ParseDeviceID turns a device id from a URL into an EUI: a provisioned
@@ -677,7 +854,12 @@ func (f *Fleet) Forget(ctx context.Context, eui lora.EUI64) error {
 	if name, ok, err := f.endpointOf(ctx, eui); err != nil {
 		return err
 	} else if ok {
-		if err := f.eps.Write(ctx, []store.Op{{Key: nameKey(name)}, {Key: euiKey("e/", eui)}}); err != nil {
+		ep, _, err := f.getEndpoint(ctx, name)
+		if err != nil {
+			return err
+		}
+		ep.Name, ep.EUI = name, eui
+		if err := f.eps.Write(ctx, f.unprovisionOps(ep)); err != nil {
 			return err
 		}
 	}

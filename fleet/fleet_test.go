@@ -90,7 +90,7 @@ func BenchmarkIMEIToEUI(b *testing.B) {
 	}
 }
 
-func newFleet(t *testing.T, cfg Config) (*Fleet, store.Store) {
+func newFleet(t testing.TB, cfg Config) (*Fleet, store.Store) {
 	t.Helper()
 	db, err := boltstore.Open(filepath.Join(t.TempDir(), "db"), &boltstore.Options{NoSync: true})
 	if err != nil {

@@ -1,17 +1,42 @@
 package lwm2m
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/openmgs/openmgs/fleet"
 )
+
+// Keys looks up DTLS pre-shared keys by PSK identity; *fleet.Fleet
+// satisfies it.
+type Keys interface {
+	PSK(ctx context.Context, identity string) (fleet.Credential, error)
+}
 
 // Config of the CoAP/LwM2M server. DefaultConfig gives the documented
 // defaults; New fills zero fields with them.
 type Config struct {
 	// Addr is the UDP listen address (default 127.0.0.1:5683).
 	Addr string
+	// DisableUDP serves DTLS only (Addr is then ignored).
+	DisableUDP bool
+	// DTLSAddr is the CoAP-over-DTLS (coaps) listen address, usually
+	// port 5684; "" disables DTLS. Devices authenticate with a pre-shared
+	// key looked up through Keys by the PSK identity of the handshake.
+	DTLSAddr string
+	Keys     Keys
+	// RequireDTLS refuses every registration over plain CoAP. Endpoints
+	// that have a pre-shared key are refused over plain CoAP regardless.
+	RequireDTLS bool
+	// HandshakeTimeout bounds a DTLS handshake (default 30 s: NB-IoT
+	// round trips take seconds).
+	HandshakeTimeout time.Duration
+	// SessionIdleTimeout drops a silent DTLS session (default 1 h); the
+	// device must then handshake again before the server can reach it.
+	SessionIdleTimeout time.Duration
 	// MaxPayload bounds an object 19 payload in either direction, port
 	// byte included (default 512, the Quectel limit).
 	MaxPayload int
@@ -78,6 +103,9 @@ func DefaultConfig() Config {
 		OpaquePort:      1,
 		IdleTimeout:     5 * time.Minute,
 		ExpiryInterval:  time.Second,
+
+		HandshakeTimeout:   30 * time.Second,
+		SessionIdleTimeout: time.Hour,
 	}
 }
 
@@ -89,7 +117,8 @@ func (c *Config) fill() {
 	for _, f := range []struct{ v, d *time.Duration }{{&c.DefaultLifetime, &d.DefaultLifetime}, {&c.MinLifetime, &d.MinLifetime},
 		{&c.MaxLifetime, &d.MaxLifetime}, {&c.AwakeWindow, &d.AwakeWindow}, {&c.AckTimeout, &d.AckTimeout},
 		{&c.RequestTimeout, &d.RequestTimeout}, {&c.RetryBackoff, &d.RetryBackoff}, {&c.ObserveDelay, &d.ObserveDelay},
-		{&c.IdleTimeout, &d.IdleTimeout}, {&c.ExpiryInterval, &d.ExpiryInterval}} {
+		{&c.IdleTimeout, &d.IdleTimeout}, {&c.ExpiryInterval, &d.ExpiryInterval}, {&c.HandshakeTimeout, &d.HandshakeTimeout},
+		{&c.SessionIdleTimeout, &d.SessionIdleTimeout}} {
 		if *f.v == 0 {
 			*f.v = *f.d
 		}
@@ -121,6 +150,17 @@ func (c Config) Validate() error {
 			return fmt.Errorf("coap-addr: %q: %v", c.Addr, err)
 		}
 	}
+	if c.DTLSAddr != "" {
+		if _, err := net.ResolveUDPAddr("udp", c.DTLSAddr); err != nil {
+			return fmt.Errorf("coaps-addr: %q: %v", c.DTLSAddr, err)
+		}
+		if c.Keys == nil {
+			return fmt.Errorf("coaps-addr: DTLS needs a pre-shared key lookup (Config.Keys)")
+		}
+	}
+	if c.DisableUDP && c.DTLSAddr == "" {
+		return fmt.Errorf("coap-addr: plain CoAP is off and no coaps-addr is set: nothing to serve")
+	}
 	if c.MaxPayload < 0 || c.MaxPayload > 1024 {
 		return fmt.Errorf("coap max-payload %d is outside 1..1024", c.MaxPayload)
 	}
@@ -130,7 +170,8 @@ func (c Config) Validate() error {
 	}{{"default lifetime", c.DefaultLifetime}, {"min lifetime", c.MinLifetime}, {"max lifetime", c.MaxLifetime},
 		{"awake window", c.AwakeWindow}, {"ack timeout", c.AckTimeout}, {"request timeout", c.RequestTimeout},
 		{"retry backoff", c.RetryBackoff}, {"observe delay", c.ObserveDelay}, {"idle timeout", c.IdleTimeout},
-		{"expiry interval", c.ExpiryInterval}} {
+		{"expiry interval", c.ExpiryInterval}, {"handshake timeout", c.HandshakeTimeout},
+		{"session idle timeout", c.SessionIdleTimeout}} {
 		if d.v < 0 {
 			return fmt.Errorf("coap %s must not be negative, got %v", d.name, d.v)
 		}

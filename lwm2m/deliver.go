@@ -44,16 +44,10 @@ func (s *Server) snapshot(eui lora.EUI64) (reg, bool) {
 
 func success(c codes.Code) bool { return c >= 64 && c < 96 }
 
-// request sends one CON request to the device's latest address and
-// returns the response code. build prepares the request on the connection.
+// request sends one CON request to the device's latest address (over
+// DTLS: on its session) and returns the response code. build prepares the request on the connection.
 func (s *Server) request(ctx context.Context, r reg, build func(ctx context.Context, cc *udpClient.Conn) (*pool.Message, error)) (codes.Code, error) {
-	s.mu.Lock()
-	srv := s.srv
-	s.mu.Unlock()
-	if srv == nil {
-		return 0, errors.New("lwm2m: server not running")
-	}
-	cc, err := srv.NewConn(r.Addr)
+	cc, err := s.connFor(r)
 	if err != nil {
 		return 0, err
 	}
@@ -90,8 +84,8 @@ func (s *Server) request(ctx context.Context, r reg, build func(ctx context.Cont
 // never be taken for it, nor it for a notification.
 func (s *Server) observe(ctx context.Context, eui lora.EUI64, regID string) {
 	s.mu.Lock()
-	cur, srv := s.byEUI[eui], s.srv
-	if cur == nil || cur.ID != regID || srv == nil {
+	cur := s.byEUI[eui]
+	if cur == nil || cur.ID != regID {
 		s.mu.Unlock()
 		return
 	}
@@ -107,7 +101,7 @@ func (s *Server) observe(ctx context.Context, eui lora.EUI64, regID string) {
 		s.mu.Unlock()
 	}()
 	err := func() error {
-		cc, err := srv.NewConn(r.Addr)
+		cc, err := s.connFor(r)
 		if err != nil {
 			return err
 		}

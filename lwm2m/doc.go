@@ -1,6 +1,29 @@
 // Package lwm2m is the CoAP/LwM2M server of OpenMGS for NB-IoT modems
 // (Quectel BC68/BC95/BC26 and other Huawei "CDP"-style LwM2M clients), on
-// github.com/plgd-dev/go-coap/v3 over UDP.
+// github.com/plgd-dev/go-coap/v3: CoAP over UDP (Config.Addr, 5683) and
+// CoAP over DTLS 1.2 with pre-shared keys (Config.DTLSAddr, 5684; pion/dtls).
+// Both listeners share one registry and one set of handlers.
+//
+// # Security (DTLS-PSK)
+//
+// A device in the LwM2M "Pre-Shared Key" mode handshakes with a PSK
+// identity; Config.Keys (the fleet's identity index) supplies its key. An
+// unknown identity fails the handshake, and so (by timing out, since
+// records that do not decrypt are dropped) does a wrong key. The cipher
+// suites are PSKCipherSuites: TLS_PSK_WITH_AES_128_CCM_8 (mandatory in
+// LwM2M 1.0), _AES_128_GCM_SHA256 and _AES_128_CBC_SHA256.
+//
+// A session authenticated as identity I may register only the endpoint
+// whose key has identity I, and update, de-register and notify only
+// registrations it made; anything else is 4.03 (notifications: RST). An
+// endpoint that has a key is refused over plain CoAP (4.03), also at the
+// update of a registration made before the key was set; with
+// Config.RequireDTLS every plain registration is. Requests to a DTLS
+// device (observe, downlink writes) go over its latest session — the one
+// it registered, updated or last notified on — since a server cannot open
+// a session to a device behind NAT. After a restart, or when the session
+// was idle for Config.SessionIdleTimeout, the device is reachable again
+// once it handshakes and speaks.
 //
 // # Exchange (server view)
 //

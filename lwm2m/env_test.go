@@ -39,13 +39,14 @@ func (l *logBuffer) String() string {
 
 // env is a running server over a real pipeline and bbolt store.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	db    *boltstore.DB
 	pipe  *uplink.Pipeline
 	fleet *fleet.Fleet
 	ob    *outbox.Outbox
 	srv   *lwm2m.Server
 	addr  string
+	daddr string // coaps, with envOpts.dtls
 	logs  *logBuffer
 	stop  func()
 }
@@ -54,6 +55,8 @@ type envOpts struct {
 	cfg    func(*lwm2m.Config)
 	policy fleet.Policy
 	db     *boltstore.DB
+	// dtls adds a coaps listener with the fleet's pre-shared keys.
+	dtls bool
 }
 
 func testConfig() lwm2m.Config {
@@ -71,7 +74,7 @@ func testConfig() lwm2m.Config {
 	}
 }
 
-func newEnv(t *testing.T, o envOpts) *env {
+func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	db := o.db
 	if db == nil {
@@ -90,6 +93,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 	e.ob = outbox.New(db, outbox.Config{})
 	cfg := testConfig()
 	cfg.Logger = log
+	if o.dtls {
+		cfg.DTLSAddr, cfg.Keys, cfg.HandshakeTimeout = "127.0.0.1:0", e.fleet, 2*time.Second
+	}
 	if o.cfg != nil {
 		o.cfg(&cfg)
 	}
@@ -106,7 +112,12 @@ func newEnv(t *testing.T, o envOpts) *env {
 	case err := <-done:
 		t.Fatalf("Run: %v", err)
 	}
-	e.addr = srv.Addr().String()
+	if a := srv.Addr(); a != nil {
+		e.addr = a.String()
+	}
+	if a := srv.DTLSAddr(); a != nil {
+		e.daddr = a.String()
+	}
 	var once sync.Once
 	e.stop = func() {
 		once.Do(func() {
@@ -172,7 +183,7 @@ func (e *env) enqueue(eui lora.EUI64, port int, payload string) outbox.Message {
 
 func (e *env) logged(s string) bool { return strings.Contains(e.logs.String(), s) }
 
-func mustEUI(t *testing.T, imei string) lora.EUI64 {
+func mustEUI(t testing.TB, imei string) lora.EUI64 {
 	t.Helper()
 	e, err := fleet.IMEIToEUI(imei)
 	if err != nil {

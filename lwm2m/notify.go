@@ -34,8 +34,17 @@ func (s *Server) monitor(cc *udpClient.Conn, m *pool.Message) (bool, error) {
 	}
 	tok := string(m.Token())
 	now := s.now()
+	p := peerOf(cc)
 	s.mu.Lock()
 	r := s.byToken[tok]
+	if r != nil && !r.accepts(p) && s.inflight[tok] == 0 {
+		// The token of a registration made over another transport or
+		// identity: never let one device speak for another.
+		owner, ep := r.peer(), r.Endpoint
+		s.mu.Unlock()
+		s.refuse(cc, m, "notification for %s over %v, but it registered over %v", ep, p, owner)
+		return true, nil
+	}
 	if r != nil && r.observeWait != nil {
 		// The answer to our observe, piggybacked in the ACK or separate.
 		ch := r.observeWait
@@ -105,6 +114,9 @@ func (s *Server) monitor(cc *udpClient.Conn, m *pool.Message) (bool, error) {
 	dup := r.mids.seen(uint16(m.MessageID()), now)
 	if !dup {
 		r.Addr, r.LastSeen = udpAddr(cc.RemoteAddr()), now
+		if p.dtls {
+			r.conn = cc // a new session after the device handshook again
+		}
 	}
 	s.mu.Unlock()
 	s.ack(cc, m) // also re-acknowledges a retransmitted CON

@@ -40,6 +40,7 @@ type quectel struct {
 	t      testing.TB
 	ep     string
 	server string
+	psk    *pskCreds // DTLS-PSK (coaps) instead of plain CoAP
 
 	mu        sync.Mutex
 	cc        *udpClient.Conn
@@ -76,15 +77,23 @@ func newQuectel(t testing.TB, server, ep string) *quectel {
 func (m *quectel) dial() {
 	m.t.Helper()
 	stop := make(chan struct{})
-	cc, err := udp.Dial(m.server,
+	opts := []udp.Option{
 		options.WithHandlerFunc(udpClient.HandlerFunc(m.handle)),
 		radioOpt(m.radio),
 		options.WithTransmission(1, 100*time.Millisecond, 3),
 		options.WithPeriodicRunner(periodic.New(stop, 10*time.Millisecond)),
 		options.WithBlockwise(false, blockwise.SZX1024, time.Second),
 		options.WithErrors(func(error) {}),
-	)
+	}
+	var cc *udpClient.Conn
+	var err error
+	if m.psk != nil {
+		cc, err = dialDTLS(m.server, *m.psk, opts...)
+	} else {
+		cc, err = udp.Dial(m.server, opts...)
+	}
 	if err != nil {
+		close(stop)
 		m.t.Fatalf("dial %s: %v", m.server, err)
 	}
 	m.mu.Lock()

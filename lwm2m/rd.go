@@ -207,12 +207,20 @@ func (s *Server) register(w *responsewriter.ResponseWriter[*udpClient.Conn], r *
 		s.reject(w, r, codes.InternalServerError, "register %s: internal error", ep)
 		return
 	}
+	p := peerOf(w.Conn())
+	if err := s.admit(p, ident); err != nil {
+		s.reject(w, r, codes.Forbidden, "register: %v", err)
+		return
+	}
 	now := s.now()
 	s.mu.Lock()
 	id, tok := s.newIDs()
 	s.mu.Unlock()
 	rg := &reg{EUI: ident.EUI, Endpoint: ep, ID: id, Addr: udpAddr(w.Conn().RemoteAddr()), Binding: bind, Version: ver, Lifetime: life,
-		Links: lk, Registered: now, Updated: now, LastSeen: now, Token: tok, Opaque: ident.Opaque}
+		Links: lk, Registered: now, Updated: now, LastSeen: now, Token: tok, Opaque: ident.Opaque, DTLS: p.dtls, PSKIdentity: p.identity}
+	if p.dtls {
+		rg.conn = w.Conn()
+	}
 	rr := toRecord(rg)
 	if _, err := s.update(ctx, rg.EUI, func(rec *record) { rec.Endpoint, rec.Reg = ep, rr }); err != nil {
 		s.log.Error("store registration", "endpoint", ep, "err", err)
@@ -224,7 +232,7 @@ func (s *Server) register(w *responsewriter.ResponseWriter[*udpClient.Conn], r *
 	s.mu.Unlock()
 	s.stats.registrations.Add(1)
 	s.log.Info("registered", "endpoint", ep, "dev_eui", rg.EUI, "reg_id", id, "remote", rg.Addr.String(), "lt", life, "b", bind,
-		"lwm2m", ver, "provisioned", ident.Provisioned, "opaque", ident.Opaque)
+		"lwm2m", ver, "provisioned", ident.Provisioned, "opaque", ident.Opaque, "dtls", p.dtls)
 	if err := w.SetResponse(codes.Created, cfText, nil,
 		message.Option{ID: message.LocationPath, Value: []byte("rd")},
 		message.Option{ID: message.LocationPath, Value: []byte(id)}); err != nil {
@@ -249,15 +257,21 @@ func (s *Server) updateReg(w *responsewriter.ResponseWriter[*udpClient.Conn], r 
 		s.reject(w, r, codes.BadRequest, "update %s: %v", id, err)
 		return
 	}
+	p := peerOf(w.Conn())
 	s.mu.Lock()
 	cur := s.byID[id]
 	var ep string
+	var owner peer
 	if cur != nil {
-		ep = cur.Endpoint
+		ep, owner = cur.Endpoint, cur.peer()
 	}
 	s.mu.Unlock()
 	if cur == nil {
 		s.reject(w, r, codes.NotFound, "update: no registration rd/%s (expired or de-registered: register again)", id)
+		return
+	}
+	if owner != p {
+		s.reject(w, r, codes.Forbidden, "update rd/%s: registered over %v, not %v", id, owner, p)
 		return
 	}
 	lt, ltOK := q["lt"]
@@ -286,17 +300,14 @@ func (s *Server) updateReg(w *responsewriter.ResponseWriter[*udpClient.Conn], r 
 	if err != nil || ident.EUI != cur.EUI {
 		// The provisioning changed under the registration: make the device
 		// register again so that the new identity (or refusal) applies.
-		s.mu.Lock()
-		s.remove(cur)
-		s.mu.Unlock()
-		if _, serr := s.update(ctx, cur.EUI, func(rec *record) {
-			if rec.Reg != nil && rec.Reg.ID == id {
-				rec.Reg = nil
-			}
-		}); serr != nil {
-			s.log.Error("store de-registration", "endpoint", ep, "err", serr)
-		}
+		s.drop(ctx, cur)
 		s.reject(w, r, codes.NotFound, "update %s: the endpoint's identity changed (%v); register again", ep, err)
+		return
+	}
+	if err := s.admit(p, ident); err != nil {
+		// A key was set (or changed) since the device registered.
+		s.drop(ctx, cur)
+		s.reject(w, r, codes.Forbidden, "update: %v", err)
 		return
 	}
 	now := s.now()
@@ -316,6 +327,9 @@ func (s *Server) updateReg(w *responsewriter.ResponseWriter[*udpClient.Conn], r 
 		cur.Links = lk
 	}
 	cur.Addr, cur.Updated, cur.LastSeen, cur.Opaque = udpAddr(w.Conn().RemoteAddr()), now, now, ident.Opaque
+	if p.dtls {
+		cur.conn = w.Conn() // the device may have handshaken again
+	}
 	rr := toRecord(cur)
 	observed, eui := cur.Observed, cur.EUI
 	s.mu.Unlock()
@@ -343,14 +357,23 @@ func (s *Server) updateReg(w *responsewriter.ResponseWriter[*udpClient.Conn], r 
 
 // deregister handles DELETE /rd/<id> (LwM2M De-register).
 func (s *Server) deregister(w *responsewriter.ResponseWriter[*udpClient.Conn], r *pool.Message, id string) {
+	p := peerOf(w.Conn())
 	s.mu.Lock()
 	cur := s.byID[id]
+	var owner peer
 	if cur != nil {
-		s.remove(cur)
+		owner = cur.peer()
+		if cur.accepts(p) {
+			s.remove(cur)
+		}
 	}
 	s.mu.Unlock()
 	if cur == nil {
 		s.reject(w, r, codes.NotFound, "de-register: no registration rd/%s", id)
+		return
+	}
+	if owner != p {
+		s.reject(w, r, codes.Forbidden, "de-register rd/%s: registered over %v, not %v", id, owner, p)
 		return
 	}
 	if _, err := s.update(s.context(), cur.EUI, func(rec *record) {
@@ -364,6 +387,21 @@ func (s *Server) deregister(w *responsewriter.ResponseWriter[*udpClient.Conn], r
 	s.log.Info("de-registered", "endpoint", cur.Endpoint, "dev_eui", cur.EUI, "reg_id", id)
 	if err := w.SetResponse(codes.Deleted, cfText, nil); err != nil {
 		s.log.Debug("coap response", "err", err)
+	}
+}
+
+// drop removes a registration and its stored record.
+func (s *Server) drop(ctx context.Context, cur *reg) {
+	s.mu.Lock()
+	s.remove(cur)
+	s.mu.Unlock()
+	id := cur.ID
+	if _, err := s.update(ctx, cur.EUI, func(rec *record) {
+		if rec.Reg != nil && rec.Reg.ID == id {
+			rec.Reg = nil
+		}
+	}); err != nil {
+		s.log.Error("store de-registration", "endpoint", cur.Endpoint, "err", err)
 	}
 }
 

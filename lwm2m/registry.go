@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/plgd-dev/go-coap/v3/message/codes"
+	udpClient "github.com/plgd-dev/go-coap/v3/udp/client"
 
 	"github.com/openmgs/openmgs/internal/lora"
 	"github.com/openmgs/openmgs/store"
@@ -37,6 +38,13 @@ type reg struct {
 	Token      []byte
 	Observed   bool
 	Opaque     bool
+	// DTLS registrations were made over coaps with PSKIdentity; only that
+	// transport and identity may update them or send on them, and the
+	// server reaches the device on conn, its latest DTLS session (nil
+	// after a restart, until the device handshakes again).
+	DTLS        bool
+	PSKIdentity string
+	conn        *udpClient.Conn
 
 	mids midCache
 	// observeWait receives the response code of the observe in progress.
@@ -73,12 +81,15 @@ type Registration struct {
 	Expires    time.Time
 	Observed   bool
 	Opaque     bool
+	// DTLS: registered over coaps, authenticated with PSKIdentity.
+	DTLS        bool
+	PSKIdentity string
 }
 
 func (r *reg) public() Registration {
 	return Registration{Endpoint: r.Endpoint, EUI: r.EUI, ID: r.ID, Addr: r.Addr.String(), Binding: r.Binding, Version: r.Version,
 		Lifetime: r.Lifetime, Objects: FormatLinks(r.Links), Registered: r.Registered, Updated: r.Updated, LastSeen: r.LastSeen,
-		Expires: r.expires(), Observed: r.Observed, Opaque: r.Opaque}
+		Expires: r.expires(), Observed: r.Observed, Opaque: r.Opaque, DTLS: r.DTLS, PSKIdentity: r.PSKIdentity}
 }
 
 // midCache remembers recent message IDs of a device for deduplication
@@ -124,12 +135,14 @@ type regRecord struct {
 	Token      []byte `json:"token"`
 	Observed   bool   `json:"observed,omitempty"`
 	Opaque     bool   `json:"opaque,omitempty"`
+	DTLS       bool   `json:"dtls,omitempty"`
+	Identity   string `json:"psk_identity,omitempty"`
 }
 
 func toRecord(r *reg) *regRecord {
 	return &regRecord{ID: r.ID, Addr: r.Addr.String(), Binding: r.Binding, Version: r.Version, Lifetime: int64(r.Lifetime / time.Second),
 		Links: FormatLinks(r.Links), Registered: r.Registered.UnixNano(), Updated: r.Updated.UnixNano(), LastSeen: r.LastSeen.UnixNano(),
-		Token: r.Token, Observed: r.Observed, Opaque: r.Opaque}
+		Token: r.Token, Observed: r.Observed, Opaque: r.Opaque, DTLS: r.DTLS, Identity: r.PSKIdentity}
 }
 
 func fromRecord(eui lora.EUI64, endpoint string, rr *regRecord) (*reg, error) {
@@ -143,7 +156,8 @@ func fromRecord(eui lora.EUI64, endpoint string, rr *regRecord) (*reg, error) {
 	}
 	return &reg{EUI: eui, Endpoint: endpoint, ID: rr.ID, Addr: addr, Binding: rr.Binding, Version: rr.Version,
 		Lifetime: time.Duration(rr.Lifetime) * time.Second, Links: links, Registered: time.Unix(0, rr.Registered),
-		Updated: time.Unix(0, rr.Updated), LastSeen: time.Unix(0, rr.LastSeen), Token: rr.Token, Observed: rr.Observed, Opaque: rr.Opaque}, nil
+		Updated: time.Unix(0, rr.Updated), LastSeen: time.Unix(0, rr.LastSeen), Token: rr.Token, Observed: rr.Observed, Opaque: rr.Opaque,
+		DTLS: rr.DTLS, PSKIdentity: rr.Identity}, nil
 }
 
 // update applies fn to the stored record of eui with compare-and-swap.

@@ -58,16 +58,18 @@ type Server struct {
 	workers map[lora.EUI64]*worker
 	wg      sync.WaitGroup
 
-	srv     *udpServer.Server
+	srv     *udpServer.Server // nil with DisableUDP
 	runCtx  context.Context
 	ready   chan struct{}
-	addr    net.Addr
+	addr    net.Addr // plain CoAP
+	daddr   net.Addr // DTLS
 	running atomic.Bool
 
 	stats struct {
 		registrations, updates, deregistrations, expirations atomic.Uint64
 		notifications, rejected, duplicates                  atomic.Uint64
 		delivered, deliveryErrors, failed                    atomic.Uint64
+		handshakeFailures                                    atomic.Uint64
 	}
 }
 
@@ -90,16 +92,26 @@ func New(cfg Config, st store.Store, h Handler, id Resolver, ob *outbox.Outbox) 
 // Ready is closed once Run listens (Addr is then set).
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
-// Addr is the bound UDP address once Ready is closed.
+// Addr is the bound UDP address once Ready is closed (nil with
+// DisableUDP).
 func (s *Server) Addr() net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.addr
 }
 
-// Run listens on Config.Addr and serves until ctx ends; then it stops
-// accepting, lets in-flight uplinks and deliveries end (their CoAP requests
-// are cancelled) and returns. The store must stay open until Run returns.
+// DTLSAddr is the bound coaps address once Ready is closed (nil without
+// DTLSAddr).
+func (s *Server) DTLSAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.daddr
+}
+
+// Run listens on Config.Addr (plain CoAP) and Config.DTLSAddr (coaps) and
+// serves until ctx ends; then it stops accepting, lets in-flight uplinks
+// and deliveries end (their CoAP requests are cancelled) and returns. The
+// store must stay open until Run returns.
 func (s *Server) Run(ctx context.Context) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return errors.New("lwm2m: Run called twice")
@@ -107,52 +119,103 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.load(ctx); err != nil {
 		return fmt.Errorf("lwm2m: restore registrations: %w", err)
 	}
-	l, err := coapNet.NewListenUDP("udp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("coap-addr: %w", err)
+	// Bind both before serving either, so that a taken port fails cleanly.
+	var ul *coapNet.UDPConn
+	if !s.cfg.DisableUDP {
+		l, err := coapNet.NewListenUDP("udp", s.cfg.Addr)
+		if err != nil {
+			return fmt.Errorf("coap-addr: %w", err)
+		}
+		ul = l
+	}
+	var dl *dtlsListener
+	if s.cfg.DTLSAddr != "" {
+		l, err := s.listenDTLS()
+		if err != nil {
+			if ul != nil {
+				_ = ul.Close()
+			}
+			return err
+		}
+		dl = l
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	tick := min(max(s.cfg.AckTimeout/4, 5*time.Millisecond), time.Second)
-	srv := udp.NewServer(
-		options.WithContext(runCtx),
+	errc := make(chan error, 2)
+	var stops []func()
+	s.mu.Lock()
+	s.runCtx = runCtx
+	if ul != nil {
+		srv := s.newUDPServer(runCtx, tick)
+		s.srv, s.addr = srv, ul.LocalAddr()
+		go func() { errc <- wrapServeErr("coap server", srv.Serve(ul)) }()
+		stops = append(stops, srv.Stop)
+	}
+	if dl != nil {
+		dsrv := s.newDTLSServer(runCtx, tick)
+		s.daddr = dl.Addr()
+		go func() { errc <- wrapServeErr("coaps server", dsrv.Serve(dl)) }()
+		stops = append(stops, dsrv.Stop)
+	}
+	s.mu.Unlock()
+	stopWatch := s.ob.Watch(s.onEnqueue)
+	expiryDone := make(chan struct{})
+	go func() { defer close(expiryDone); s.expiryLoop(runCtx) }()
+	if ul != nil {
+		s.log.Info("coap listening", "coap_addr", ul.LocalAddr().String())
+	}
+	if dl != nil {
+		s.log.Info("coaps (DTLS-PSK) listening", "coaps_addr", dl.Addr().String(), "require_dtls", s.cfg.RequireDTLS)
+	}
+	close(s.ready)
+
+	// Each server sends exactly one result; the first to end (or ctx)
+	// stops them all.
+	var serveErr error
+	pending := len(stops)
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+		pending--
+	}
+	stopWatch()
+	cancel()
+	for _, stop := range stops {
+		stop()
+	}
+	for ; pending > 0; pending-- {
+		if err := <-errc; serveErr == nil {
+			serveErr = err
+		}
+	}
+	<-expiryDone
+	s.wg.Wait()
+	return serveErr
+}
+
+// wrapServeErr names the server that failed; a closed listener is a
+// normal stop.
+func wrapServeErr(name string, err error) error {
+	if err == nil || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+// newUDPServer is the plain CoAP server.
+func (s *Server) newUDPServer(ctx context.Context, tick time.Duration) *udpServer.Server {
+	return udp.NewServer(
+		options.WithContext(ctx),
 		options.WithHandlerFunc(s.serve),
 		options.WithRequestMonitor(udpClient.RequestMonitorFunc(s.monitor)),
 		options.WithTransmission(1, s.cfg.AckTimeout, s.cfg.MaxRetransmit),
-		options.WithPeriodicRunner(periodic.New(runCtx.Done(), tick)),
+		options.WithPeriodicRunner(periodic.New(ctx.Done(), tick)),
 		options.WithInactivityMonitor(s.cfg.IdleTimeout, func(cc *udpClient.Conn) { _ = cc.Close() }),
 		options.WithBlockwise(false, blockwise.SZX1024, time.Second),
 		options.WithMaxMessageSize(uint32(s.cfg.MaxPayload+1024)),
 		options.WithErrors(func(err error) { s.log.Debug("coap", "err", err) }),
 	)
-	s.mu.Lock()
-	s.srv, s.runCtx, s.addr = srv, runCtx, l.LocalAddr()
-	s.mu.Unlock()
-	stopWatch := s.ob.Watch(s.onEnqueue)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	expiryDone := make(chan struct{})
-	go func() { defer close(expiryDone); s.expiryLoop(runCtx) }()
-	s.log.Info("coap listening", "coap_addr", l.LocalAddr().String())
-	close(s.ready)
-
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-errc:
-	}
-	stopWatch()
-	cancel()
-	srv.Stop()
-	if serveErr == nil {
-		serveErr = <-errc
-	}
-	<-expiryDone
-	s.wg.Wait()
-	if serveErr != nil && !errors.Is(serveErr, net.ErrClosed) {
-		return fmt.Errorf("coap server: %w", serveErr)
-	}
-	return nil
 }
 
 func (s *Server) now() time.Time { return s.cfg.Now() }
@@ -284,12 +347,16 @@ func (s *Server) onEnqueue(eui lora.EUI64) {
 // Status is a summary for health and metrics endpoints.
 type Status struct {
 	Addr          string
+	DTLSAddr      string
 	Registrations int
 	Observed      int
+	// DTLS counts the registrations made over DTLS.
+	DTLS int
 	// Counters since start.
 	Registers, Updates, Deregisters, Expirations uint64
 	Notifications, Rejected, Duplicates          uint64
 	Delivered, DeliveryErrors, Failed            uint64
+	HandshakeFailures                            uint64
 }
 
 // Status returns the current summary.
@@ -299,9 +366,15 @@ func (s *Server) Status() Status {
 	if s.addr != nil {
 		st.Addr = s.addr.String()
 	}
+	if s.daddr != nil {
+		st.DTLSAddr = s.daddr.String()
+	}
 	for _, r := range s.byEUI {
 		if r.Observed {
 			st.Observed++
+		}
+		if r.DTLS {
+			st.DTLS++
 		}
 	}
 	s.mu.Unlock()
@@ -309,6 +382,7 @@ func (s *Server) Status() Status {
 	st.Deregisters, st.Expirations = s.stats.deregistrations.Load(), s.stats.expirations.Load()
 	st.Notifications, st.Rejected, st.Duplicates = s.stats.notifications.Load(), s.stats.rejected.Load(), s.stats.duplicates.Load()
 	st.Delivered, st.DeliveryErrors, st.Failed = s.stats.delivered.Load(), s.stats.deliveryErrors.Load(), s.stats.failed.Load()
+	st.HandshakeFailures = s.stats.handshakeFailures.Load()
 	return st
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -228,9 +229,23 @@ func (d *Downstream) DeleteMessage(ctx context.Context, req *mgsv1.DeleteMessage
 	return &mgsv1.DeleteMessageResponse{}, nil
 }
 
-// EndpointToPB converts a provisioned endpoint.
+// EndpointToPB converts a provisioned endpoint. The pre-shared key is a
+// secret: only whether it is set, and its identity, are shown.
 func EndpointToPB(e fleet.Endpoint) *mgsv1.Endpoint {
-	return &mgsv1.Endpoint{Endpoint: e.Name, Deveui: e.EUI.String(), Opaque: e.Opaque, CreatedTime: seconds(e.Created)}
+	pb := &mgsv1.Endpoint{Endpoint: e.Name, Deveui: e.EUI.String(), Opaque: e.Opaque, CreatedTime: seconds(e.Created), PskSet: e.HasPSK}
+	if e.HasPSK {
+		pb.PskIdentity = e.PSKIdentity
+	}
+	return pb
+}
+
+// parsePSK decodes a hex key argument, naming field in the error.
+func parsePSK(field, s string) ([]byte, error) {
+	key, err := fleet.ParsePSK(s)
+	if err != nil {
+		return nil, fieldErr(field, "%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), fleet.ErrInvalid.Error()+": "), field+": "))
+	}
+	return key, nil
 }
 
 // CollectionToPB converts a collection.
@@ -253,7 +268,7 @@ func RegistrationToPB(r lwm2m.Registration) *mgsv1.Registration {
 	return &mgsv1.Registration{Endpoint: r.Endpoint, Deveui: r.EUI.String(), RegistrationId: r.ID, Address: r.Addr,
 		Binding: r.Binding, Lwm2MVersion: r.Version, Lifetime: r.Lifetime.Seconds(), Objects: r.Objects,
 		RegisteredTime: seconds(r.Registered), UpdatedTime: seconds(r.Updated), LastSeenTime: seconds(r.LastSeen),
-		ExpiresTime: seconds(r.Expires), Observed: r.Observed, Opaque: r.Opaque}
+		ExpiresTime: seconds(r.Expires), Observed: r.Observed, Opaque: r.Opaque, Dtls: r.DTLS, PskIdentity: r.PSKIdentity}
 }
 
 func (s *FleetServer) ProvisionEndpoint(ctx context.Context, req *mgsv1.ProvisionEndpointRequest) (*mgsv1.ProvisionEndpointResponse, error) {
@@ -267,7 +282,21 @@ func (s *FleetServer) ProvisionEndpoint(ctx context.Context, req *mgsv1.Provisio
 			return nil, Status(fieldErr("eui", "%q is not a non-zero EUI-64", req.Eui))
 		}
 	}
-	ep, err := s.f.Provision(ctx, fleet.Endpoint{Name: req.Endpoint, EUI: eui, Opaque: req.Opaque}, req.CollectionId, req.Tags)
+	ep := fleet.Endpoint{Name: req.Endpoint, EUI: eui, Opaque: req.Opaque, PSKIdentity: req.PskIdentity}
+	if req.Psk != "" {
+		var err error
+		if ep.PSK, err = parsePSK("psk", req.Psk); err != nil {
+			return nil, Status(err)
+		}
+	} else if req.PskIdentity != "" {
+		return nil, Status(fieldErr("psk_identity", "needs psk (the key of the identity)"))
+	}
+	if req.PskIdentity != "" {
+		if err := fleet.ValidatePSKIdentity(req.PskIdentity); err != nil {
+			return nil, Status(fieldErr("psk_identity", "%s", trimFleetErr(err, "psk_identity")))
+		}
+	}
+	ep, err := s.f.Provision(ctx, ep, req.CollectionId, req.Tags)
 	if err != nil {
 		return nil, failWith(ctx, s.log, "ProvisionEndpoint", err)
 	}
@@ -297,14 +326,44 @@ func (s *FleetServer) UpdateEndpoint(ctx context.Context, req *mgsv1.UpdateEndpo
 	if req.Endpoint == "" {
 		return nil, Status(fieldErr("endpoint", "required"))
 	}
-	if req.Opaque == nil {
-		return nil, Status(fieldErr("opaque", "required (the only field that can change; delete and provision the endpoint to change its EUI)"))
+	ch, err := endpointChange(req)
+	if err != nil {
+		return nil, Status(err)
 	}
-	ep, err := s.f.SetOpaque(ctx, req.Endpoint, *req.Opaque)
+	ep, err := s.f.UpdateEndpoint(ctx, req.Endpoint, ch)
 	if err != nil {
 		return nil, failWith(ctx, s.log, "UpdateEndpoint", err)
 	}
 	return &mgsv1.UpdateEndpointResponse{Endpoint: EndpointToPB(ep)}, nil
+}
+
+// endpointChange validates the fields of an UpdateEndpoint request.
+func endpointChange(req *mgsv1.UpdateEndpointRequest) (fleet.EndpointChange, error) {
+	ch := fleet.EndpointChange{Opaque: req.Opaque, PSKIdentity: req.PskIdentity, ClearPSK: req.ClearPsk}
+	if req.Opaque == nil && req.Psk == nil && req.PskIdentity == nil && !req.ClearPsk {
+		return ch, fieldErr("opaque", "give opaque, psk, psk_identity or clear_psk (delete and provision the endpoint to change its EUI)")
+	}
+	if req.ClearPsk && (req.Psk != nil || req.PskIdentity != nil) {
+		return ch, fieldErr("clear_psk", "cannot be combined with psk or psk_identity")
+	}
+	if req.Psk != nil {
+		var err error
+		if ch.PSK, err = parsePSK("psk", *req.Psk); err != nil {
+			return ch, err
+		}
+	}
+	if id := req.PskIdentity; id != nil && *id != "" {
+		if err := fleet.ValidatePSKIdentity(*id); err != nil {
+			return ch, fieldErr("psk_identity", "%s", trimFleetErr(err, "psk_identity"))
+		}
+	}
+	return ch, nil
+}
+
+// trimFleetErr drops the sentinel and field prefixes of a fleet
+// validation error, for a FieldError that names the field itself.
+func trimFleetErr(err error, field string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(err.Error(), fleet.ErrInvalid.Error()+": "), field+": ")
 }
 
 func (s *FleetServer) DeleteEndpoint(ctx context.Context, req *mgsv1.DeleteEndpointRequest) (*mgsv1.DeleteEndpointResponse, error) {

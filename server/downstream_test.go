@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/openmgs/openmgs/auth"
@@ -643,4 +645,83 @@ func TestStatusFleetOutbox(t *testing.T) {
 			t.Errorf("%v: %v, want %v", c.err, got, c.code)
 		}
 	}
+}
+
+// TestFleetPSK: the DTLS pre-shared key is set on provisioning and by
+// UpdateEndpoint, checked field by field, and never returned.
+func TestFleetPSK(t *testing.T) {
+	e := newDownstream(t, downstreamOpts{})
+	ctx := context.Background()
+	const key = "000102030405060708090a0b0c0d0e0f"
+	r, err := e.fl.ProvisionEndpoint(ctx, &mgsv1.ProvisionEndpointRequest{Endpoint: imei, Psk: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &mgsv1.Endpoint{Endpoint: imei, Deveui: imeiEUI, CreatedTime: 1700000000, PskIdentity: imei, PskSet: true}
+	if d := cmp.Diff(want, r.Endpoint, protocmp.Transform()); d != "" {
+		t.Errorf("provision with a key (-want +got):\n%s", d)
+	}
+	r, err = e.fl.ProvisionEndpoint(ctx, &mgsv1.ProvisionEndpointRequest{Endpoint: "meter-7", Eui: "0016c001f0000007",
+		Psk: "0x" + strings.ToUpper(key), PskIdentity: "meter-7@field"})
+	if err != nil || r.Endpoint.PskIdentity != "meter-7@field" || !r.Endpoint.PskSet {
+		t.Fatalf("provision with an identity: %v %v", r, err)
+	}
+	if c, err := e.f.PSK(ctx, "meter-7@field"); err != nil || hex.EncodeToString(c.Key) != key {
+		t.Fatalf("stored key %x, %v", c.Key, err)
+	}
+	// The key appears in no response.
+	l, err := e.fl.ListEndpoints(ctx, &mgsv1.ListEndpointsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := protojson.Marshal(l); strings.Contains(strings.ToLower(string(b)), key[2:]) || len(l.Endpoints) != 2 || !l.Endpoints[1].PskSet {
+		t.Fatalf("list leaks or loses the key: %s", b)
+	}
+
+	for _, c := range []struct {
+		name string
+		req  *mgsv1.ProvisionEndpointRequest
+		code codes.Code
+		msg  string
+	}{
+		{"not hex", &mgsv1.ProvisionEndpointRequest{Endpoint: "m1", Eui: "0016c001f0000011", Psk: "xyz"}, codes.InvalidArgument, "psk"},
+		{"too long", &mgsv1.ProvisionEndpointRequest{Endpoint: "m1", Eui: "0016c001f0000011", Psk: strings.Repeat("ab", 65)}, codes.InvalidArgument, "psk"},
+		{"identity without key", &mgsv1.ProvisionEndpointRequest{Endpoint: "m1", Eui: "0016c001f0000011", PskIdentity: "m1"}, codes.InvalidArgument, "psk_identity"},
+		{"bad identity", &mgsv1.ProvisionEndpointRequest{Endpoint: "m1", Eui: "0016c001f0000011", Psk: key, PskIdentity: "a\tb"}, codes.InvalidArgument, "psk_identity"},
+		{"long identity", &mgsv1.ProvisionEndpointRequest{Endpoint: "m1", Eui: "0016c001f0000011", Psk: key, PskIdentity: strings.Repeat("i", 129)}, codes.InvalidArgument, "psk_identity"},
+		{"identity taken", &mgsv1.ProvisionEndpointRequest{Endpoint: "m1", Eui: "0016c001f0000011", Psk: key, PskIdentity: imei}, codes.AlreadyExists, "psk_identity"},
+	} {
+		_, err := e.fl.ProvisionEndpoint(ctx, c.req)
+		wantCode(t, c.name, err, c.code, c.msg)
+	}
+
+	// UpdateEndpoint: a new identity and key, then clear.
+	u, err := e.fl.UpdateEndpoint(ctx, &mgsv1.UpdateEndpointRequest{Endpoint: imei, PskIdentity: new("tracker-1"), Psk: new(strings.Repeat("11", 32))})
+	if err != nil || u.Endpoint.PskIdentity != "tracker-1" || !u.Endpoint.PskSet || u.Endpoint.Opaque {
+		t.Fatalf("update key: %v %v", u, err)
+	}
+	if c, _ := e.f.PSK(ctx, "tracker-1"); len(c.Key) != 32 {
+		t.Fatalf("updated key %x", c.Key)
+	}
+	for _, c := range []struct {
+		name string
+		req  *mgsv1.UpdateEndpointRequest
+		code codes.Code
+		msg  string
+	}{
+		{"nothing to change", &mgsv1.UpdateEndpointRequest{Endpoint: imei}, codes.InvalidArgument, "psk"},
+		{"empty key", &mgsv1.UpdateEndpointRequest{Endpoint: imei, Psk: new("")}, codes.InvalidArgument, "psk"},
+		{"clear and set", &mgsv1.UpdateEndpointRequest{Endpoint: imei, ClearPsk: true, Psk: new(key)}, codes.InvalidArgument, "clear_psk"},
+		{"bad identity", &mgsv1.UpdateEndpointRequest{Endpoint: imei, PskIdentity: new("é")}, codes.InvalidArgument, "psk_identity"},
+		{"identity taken", &mgsv1.UpdateEndpointRequest{Endpoint: imei, PskIdentity: new("meter-7@field")}, codes.AlreadyExists, "psk_identity"},
+	} {
+		_, err := e.fl.UpdateEndpoint(ctx, c.req)
+		wantCode(t, c.name, err, c.code, c.msg)
+	}
+	u, err = e.fl.UpdateEndpoint(ctx, &mgsv1.UpdateEndpointRequest{Endpoint: imei, ClearPsk: true})
+	if err != nil || u.Endpoint.PskSet || u.Endpoint.PskIdentity != "" {
+		t.Fatalf("clear: %v %v", u, err)
+	}
+	_, err = e.fl.UpdateEndpoint(ctx, &mgsv1.UpdateEndpointRequest{Endpoint: imei, PskIdentity: new("x")})
+	wantCode(t, "identity without a key", err, codes.InvalidArgument, "psk_identity")
 }

@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/openmgs/openmgs/fleet"
 	mgsv1 "github.com/openmgs/openmgs/proto/gen/mgs/v1"
 )
 
@@ -280,19 +281,49 @@ func outboxDelete(ctx context.Context, c *cli, f *flags) error {
 
 func runEndpoints(ctx context.Context, c *cli, args []string) error {
 	return c.dispatch(ctx, "endpoints", "Manage the NB-IoT provisioning table (endpoint name → EUI) and show live LwM2M registrations", []subcommand{
-		{"provision", "NAME [--eui EUI] [--opaque] [--collection C] [--tag K=V]...",
-			"provision an endpoint; without --eui an IMEI name takes the default mapping", endpointsProvision},
-		{"list", "", "list the provisioned endpoints", endpointsList},
-		{"set", "NAME --opaque=true|false", "change an endpoint's opaque flag (application data without port byte)", endpointsSet},
+		{"provision", "NAME [--eui EUI] [--opaque] [--collection C] [--tag K=V]... [--psk HEX [--psk-identity ID]]",
+			"provision an endpoint; without --eui an IMEI name takes the default mapping; --psk makes it DTLS-only", endpointsProvision},
+		{"list", "", "list the provisioned endpoints (keys are never shown)", endpointsList},
+		{"set", "NAME [--opaque=true|false] [--psk HEX] [--psk-identity ID] [--clear-psk]",
+			"change an endpoint's opaque flag (application data without port byte) or DTLS pre-shared key", endpointsSet},
 		{"delete", "NAME", "remove an endpoint from the provisioning table (its device state stays)", endpointsDelete},
 		{"registrations", "", "list the live LwM2M registrations of the CoAP server", endpointsRegistrations},
 	}, args)
 }
 
-var endpointHeader = []string{"ENDPOINT", "DEVEUI", "OPAQUE", "CREATED"}
+var endpointHeader = []string{"ENDPOINT", "DEVEUI", "OPAQUE", "CREATED", "PSK_IDENTITY"}
 
 func endpointRow(e *mgsv1.Endpoint) []string {
-	return []string{e.Endpoint, e.Deveui, strconv.FormatBool(e.Opaque), fmtTime(e.CreatedTime)}
+	id := "-" // no key: plain CoAP allowed
+	if e.PskSet {
+		id = e.PskIdentity
+	}
+	return []string{e.Endpoint, e.Deveui, strconv.FormatBool(e.Opaque), fmtTime(e.CreatedTime), id}
+}
+
+// pskFlags defines --psk and --psk-identity and returns a function that
+// checks them after parsing.
+func pskFlags(f *flags) func() (*string, *string, error) {
+	key := f.String("psk", "", "DTLS pre-shared `hex` key, 1..64 bytes (16 or 32 random bytes recommended, e.g. from 'openssl rand -hex 16')")
+	id := f.String("psk-identity", "", "PSK `identity` the module presents (default: the endpoint name)")
+	return func() (*string, *string, error) {
+		var k, i *string
+		if f.isSet("psk") {
+			if _, err := fleet.ParsePSK(*key); err != nil {
+				return nil, nil, f.fail("--psk: %s", reason(err, "psk"))
+			}
+			k = key
+		}
+		if f.isSet("psk-identity") {
+			if *id != "" {
+				if err := fleet.ValidatePSKIdentity(*id); err != nil {
+					return nil, nil, f.fail("--psk-identity: %s", reason(err, "psk_identity"))
+				}
+			}
+			i = id
+		}
+		return k, i, nil
+	}
 }
 
 func (c *cli) printEndpoints(resp proto.Message, eps ...*mgsv1.Endpoint) error {
@@ -307,12 +338,19 @@ func (c *cli) printEndpoints(resp proto.Message, eps ...*mgsv1.Endpoint) error {
 	return nil
 }
 
+// reason strips a fleet validation error down to what follows its field.
+func reason(err error, field string) string {
+	s := strings.TrimPrefix(err.Error(), fleet.ErrInvalid.Error()+": ")
+	return strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(s, field), ":"))
+}
+
 func endpointsProvision(ctx context.Context, c *cli, f *flags) error {
 	eui := f.String("eui", "", "the device's `EUI` (default: the IMEI mapping 0E ‖ 14 IMEI digits)")
 	opaque := f.Bool("opaque", false, "application data only: no port byte in either direction")
 	collection := f.String("collection", "", "place the device in this `collection` (default: default)")
 	tags := tagFlag{}
 	f.Var(tags, "tag", "device tag `key=value`; repeatable")
+	psk := pskFlags(f)
 	pos, err := f.parse()
 	if err != nil {
 		return err
@@ -320,14 +358,27 @@ func endpointsProvision(ctx context.Context, c *cli, f *flags) error {
 	if err := f.wantArgs(pos, "NAME"); err != nil {
 		return err
 	}
+	key, id, err := psk()
+	if err != nil {
+		return err
+	}
+	if id != nil && key == nil {
+		return f.fail("--psk-identity needs --psk")
+	}
+	req := &mgsv1.ProvisionEndpointRequest{Endpoint: pos[0], Eui: *eui, Opaque: *opaque, CollectionId: *collection, Tags: tags}
+	if key != nil {
+		req.Psk = *key
+	}
+	if id != nil {
+		req.PskIdentity = *id
+	}
 	api, err := c.fleet()
 	if err != nil {
 		return err
 	}
 	cctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	resp, err := api.ProvisionEndpoint(cctx, &mgsv1.ProvisionEndpointRequest{Endpoint: pos[0], Eui: *eui, Opaque: *opaque,
-		CollectionId: *collection, Tags: tags})
+	resp, err := api.ProvisionEndpoint(cctx, req)
 	if err != nil {
 		return err
 	}
@@ -357,6 +408,8 @@ func endpointsList(ctx context.Context, c *cli, f *flags) error {
 
 func endpointsSet(ctx context.Context, c *cli, f *flags) error {
 	opaque := f.Bool("opaque", false, "the new opaque flag (--opaque=true or --opaque=false)")
+	psk := pskFlags(f)
+	clearPSK := f.Bool("clear-psk", false, "remove the pre-shared key: the endpoint may use plain CoAP again")
 	pos, err := f.parse()
 	if err != nil {
 		return err
@@ -364,8 +417,19 @@ func endpointsSet(ctx context.Context, c *cli, f *flags) error {
 	if err := f.wantArgs(pos, "NAME"); err != nil {
 		return err
 	}
-	if !f.isSet("opaque") {
-		return f.fail("--opaque=true|false is required")
+	key, id, err := psk()
+	if err != nil {
+		return err
+	}
+	req := &mgsv1.UpdateEndpointRequest{Endpoint: pos[0], Psk: key, PskIdentity: id, ClearPsk: *clearPSK}
+	if f.isSet("opaque") {
+		req.Opaque = opaque
+	}
+	switch {
+	case req.Opaque == nil && key == nil && id == nil && !*clearPSK:
+		return f.fail("give --opaque=true|false, --psk, --psk-identity or --clear-psk")
+	case *clearPSK && (key != nil || id != nil):
+		return f.fail("--clear-psk cannot be combined with --psk or --psk-identity")
 	}
 	api, err := c.fleet()
 	if err != nil {
@@ -373,7 +437,7 @@ func endpointsSet(ctx context.Context, c *cli, f *flags) error {
 	}
 	cctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	resp, err := api.UpdateEndpoint(cctx, &mgsv1.UpdateEndpointRequest{Endpoint: pos[0], Opaque: opaque})
+	resp, err := api.UpdateEndpoint(cctx, req)
 	if err != nil {
 		return err
 	}
@@ -429,9 +493,9 @@ func endpointsRegistrations(ctx context.Context, c *cli, f *flags) error {
 	rows := make([][]string, 0, len(resp.Registrations))
 	for _, r := range resp.Registrations {
 		rows = append(rows, []string{r.Endpoint, r.Deveui, r.Address, dash(r.Binding), strconv.FormatBool(r.Observed),
-			strconv.FormatBool(r.Opaque), fmtTime(r.RegisteredTime), fmtTime(r.LastSeenTime), fmtTime(r.ExpiresTime)})
+			strconv.FormatBool(r.Opaque), strconv.FormatBool(r.Dtls), fmtTime(r.RegisteredTime), fmtTime(r.LastSeenTime), fmtTime(r.ExpiresTime)})
 	}
-	table(c.stdout, []string{"ENDPOINT", "DEVEUI", "ADDRESS", "BINDING", "OBSERVED", "OPAQUE", "REGISTERED", "LAST_SEEN", "EXPIRES"}, rows)
+	table(c.stdout, []string{"ENDPOINT", "DEVEUI", "ADDRESS", "BINDING", "OBSERVED", "OPAQUE", "DTLS", "REGISTERED", "LAST_SEEN", "EXPIRES"}, rows)
 	return nil
 }
 

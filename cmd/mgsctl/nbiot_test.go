@@ -79,6 +79,26 @@ func TestNBIoTCommands(t *testing.T) {
 	if out = ok(t, addr, "endpoints", "set", "meter-7", "--opaque=false"); row(t, out, "meter-7")[2] != "false" {
 		t.Errorf("set:\n%s", out)
 	}
+	// DTLS pre-shared keys: shown as the identity, never as the key.
+	const key = "000102030405060708090a0b0c0d0e0f"
+	out = ok(t, addr, "endpoints", "set", "meter-7", "--psk", key)
+	if f := row(t, out, "meter-7"); f[len(f)-1] != "meter-7" || strings.Contains(out, key) {
+		t.Errorf("set --psk:\n%s", out)
+	}
+	m = okJSON(t, addr, "endpoints", "set", "meter-7", "--psk-identity", "m7")
+	if path(t, m, "endpoint", "psk_identity") != "m7" || path(t, m, "endpoint", "psk_set") != true {
+		t.Errorf("set --psk-identity: %v", m)
+	}
+	if out = ok(t, addr, "endpoints", "list"); strings.Contains(out, key) || row(t, out, "meter-7")[4] != "m7" || row(t, out, nbIMEI)[4] != "-" {
+		t.Errorf("list with a key:\n%s", out)
+	}
+	if out = ok(t, addr, "endpoints", "set", "meter-7", "--clear-psk"); row(t, out, "meter-7")[4] != "-" {
+		t.Errorf("set --clear-psk:\n%s", out)
+	}
+	m = okJSON(t, addr, "endpoints", "provision", "meter-8", "--eui", "0016c001f0000008", "--psk", key, "--psk-identity", "m8")
+	if path(t, m, "endpoint", "psk_identity") != "m8" {
+		t.Errorf("provision --psk: %v", m)
+	}
 	out = ok(t, addr, "endpoints", "registrations")
 	if f := row(t, out, nbIMEI); f[1] != nbEUI || f[2] != "127.0.0.1:40000" || f[3] != "UQ" || f[4] != "true" {
 		t.Errorf("registrations:\n%s", out)
@@ -183,7 +203,12 @@ func TestNBIoTCommandErrors(t *testing.T) {
 		{"delete unknown message", []string{"outbox", "delete", testEUI, "7"}, 1, []string{"NotFound"}},
 		{"delete sent message", []string{"outbox", "delete", otherEUI, "1"}, 0, nil},
 		{"outbox without device", []string{"outbox"}, 2, []string{"missing outbox command"}},
-		{"set without opaque", []string{"endpoints", "set", "meter-7"}, 2, []string{"--opaque=true|false is required"}},
+		{"set without opaque", []string{"endpoints", "set", "meter-7"}, 2, []string{"give --opaque=true|false, --psk"}},
+		{"bad psk", []string{"endpoints", "provision", nbIMEI, "--psk", "xyz"}, 2, []string{"--psk: not hex"}},
+		{"long psk", []string{"endpoints", "provision", nbIMEI, "--psk", strings.Repeat("00", 65)}, 2, []string{"--psk: must be 1..64 bytes"}},
+		{"bad identity", []string{"endpoints", "provision", nbIMEI, "--psk", "00", "--psk-identity", "a	b"}, 2, []string{"--psk-identity: "}},
+		{"identity without psk", []string{"endpoints", "provision", nbIMEI, "--psk-identity", "x"}, 2, []string{"--psk-identity needs --psk"}},
+		{"clear and set", []string{"endpoints", "set", nbIMEI, "--clear-psk", "--psk", "00"}, 2, []string{"--clear-psk cannot be combined"}},
 		{"set unknown", []string{"endpoints", "set", "meter-7", "--opaque=true"}, 1, []string{"NotFound"}},
 		{"provision twice", []string{"endpoints", "provision", nbIMEI}, 0, nil},
 		{"provision again", []string{"endpoints", "provision", nbIMEI}, 1, []string{"AlreadyExists"}},

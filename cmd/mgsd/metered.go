@@ -57,6 +57,9 @@ func registerLwM2M(m *metrics.Metrics, s *lwm2m.Server) error {
 		counter("rejected_total", "CoAP messages refused.", func(st lwm2m.Status) uint64 { return st.Rejected }),
 		counter("delivered_total", "Downlinks written to /19/1/0.", func(st lwm2m.Status) uint64 { return st.Delivered }),
 		counter("delivery_failed_total", "Downlinks that failed.", func(st lwm2m.Status) uint64 { return st.Failed }),
+		gauge("dtls_registrations", "Endpoints registered over DTLS (coaps).", func(st lwm2m.Status) float64 { return float64(st.DTLS) }),
+		counter("dtls_handshake_failures_total", "DTLS handshakes that failed (unknown identity, wrong key, timeout).",
+			func(st lwm2m.Status) uint64 { return st.HandshakeFailures }),
 	} {
 		if err := m.Register(c); err != nil {
 			return err

@@ -23,6 +23,8 @@ import (
 // nbiotOptions configure NB-IoT (LwM2M/CoAP) and downstream messaging.
 var nbiotOptions = []option{
 	{"coap-addr", "MGS_COAP_ADDR", "127.0.0.1:5683", "CoAP/LwM2M UDP listen address for NB-IoT modems; off disables it"},
+	{"coaps-addr", "MGS_COAPS_ADDR", "off", "CoAP-over-DTLS (DTLS-PSK) listen address for NB-IoT modems, usually 0.0.0.0:5684; off disables it"},
+	{"coap-require-dtls", "MGS_COAP_REQUIRE_DTLS", "false", "refuse every LwM2M registration over plain CoAP (endpoints with a pre-shared key are always refused there)"},
 	{"nbiot-unprovisioned", "MGS_NBIOT_UNPROVISIONED", "map", "unprovisioned NB-IoT endpoints: map (default IMEI → EUI mapping) or reject"},
 	{"outbox-max-pending", "MGS_OUTBOX_MAX_PENDING", "16", "pending downstream messages per device"},
 	{"coap-awake-window", "MGS_COAP_AWAKE_WINDOW", "20s", "how long after its last message an NB-IoT device counts as reachable"},
@@ -34,7 +36,7 @@ var nbiotOptions = []option{
 type nbiotService struct {
 	fleet  *fleet.Fleet
 	outbox *outbox.Outbox
-	coap   *lwm2m.Server // nil when --coap-addr=off
+	coap   *lwm2m.Server // nil when --coap-addr and --coaps-addr are off
 	log    *slog.Logger
 	stop   func()
 }
@@ -80,28 +82,66 @@ func openNBIoT(st store.Store, cfg *config, pipe *uplink.Pipeline, log *slog.Log
 		cfg.Everynet[i].Downlinks = outboxDownlinks{n.outbox}
 	}
 
-	if addr := strings.TrimSpace(v["coap-addr"]); addr != "off" && addr != "" {
-		lc := lwm2m.DefaultConfig()
-		lc.Addr, lc.AwakeWindow, lc.Logger = addr, awake, log.With("component", "coap")
-		if err := lc.Validate(); err != nil {
-			return nil, cfg.settings.errorf("coap-addr", "%v", err)
-		}
-		if n.coap, err = lwm2m.New(lc, st, pipe, n.fleet, n.outbox); err != nil {
-			return nil, fmt.Errorf("coap: %w", err)
-		}
-		if policy == fleet.PolicyMap && !isLoopbackAddr(addr) {
-			log.Warn("the CoAP server accepts unprovisioned IMEI endpoints on a public address; consider --nbiot-unprovisioned=reject")
-		}
+	if n.coap, err = openLwM2M(cfg, st, pipe, n, awake, policy, log); err != nil {
+		return nil, err
 	}
 	return n, nil
 }
 
+// openLwM2M configures the CoAP/LwM2M server: plain CoAP on --coap-addr,
+// DTLS-PSK on --coaps-addr (keys from the fleet), the same registry and
+// handlers behind both. It returns nil when both are off.
+func openLwM2M(cfg *config, st store.Store, pipe *uplink.Pipeline, n *nbiotService, awake time.Duration, policy fleet.Policy,
+	log *slog.Logger) (*lwm2m.Server, error) {
+	v := cfg.settings.val
+	addr, daddr := strings.TrimSpace(v["coap-addr"]), strings.TrimSpace(v["coaps-addr"])
+	plainOff, dtlsOff := addr == "off" || addr == "", daddr == "off" || daddr == ""
+	requireDTLS, err := parseBool(v["coap-require-dtls"])
+	if err != nil {
+		return nil, cfg.settings.errorf("coap-require-dtls", "%v", err)
+	}
+	if plainOff && dtlsOff {
+		return nil, nil
+	}
+	lc := lwm2m.DefaultConfig()
+	lc.Addr, lc.DisableUDP, lc.AwakeWindow, lc.Logger = addr, plainOff, awake, log.With("component", "coap")
+	lc.RequireDTLS = requireDTLS
+	if plainOff {
+		lc.Addr = ""
+	}
+	if !dtlsOff {
+		lc.DTLSAddr, lc.Keys = daddr, n.fleet
+	}
+	if err := lc.Validate(); err != nil {
+		return nil, optionErr(cfg, err)
+	}
+	srv, err := lwm2m.New(lc, st, pipe, n.fleet, n.outbox)
+	if err != nil {
+		return nil, fmt.Errorf("coap: %w", err)
+	}
+	if !plainOff && policy == fleet.PolicyMap && !requireDTLS && !isLoopbackAddr(addr) {
+		log.Warn("the CoAP server accepts unprovisioned IMEI endpoints on a public address; consider --nbiot-unprovisioned=reject")
+	}
+	return srv, nil
+}
+
+// optionErr attributes an lwm2m.Config error ("coap-addr: …" or
+// "coaps-addr: …") to the option and where its value came from.
+func optionErr(cfg *config, err error) error {
+	for _, key := range []string{"coaps-addr", "coap-addr"} {
+		if rest, ok := strings.CutPrefix(err.Error(), key+": "); ok {
+			return cfg.settings.errorf(key, "%s", rest)
+		}
+	}
+	return err
+}
+
 // start runs the CoAP server until the returned stop is called (after the
-// other servers drained, before the database closes). It returns the
-// listen address ("" when disabled).
-func (n *nbiotService) start() (addr string, stop func(), err error) {
+// other servers drained, before the database closes). It adds the listen
+// addresses to addrs ("coap", "coaps").
+func (n *nbiotService) start(addrs map[string]string) (stop func(), err error) {
 	if n.coap == nil {
-		return "", func() {}, nil
+		return func() {}, nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
@@ -110,9 +150,15 @@ func (n *nbiotService) start() (addr string, stop func(), err error) {
 	case <-n.coap.Ready():
 	case err := <-errc:
 		cancel()
-		return "", nil, fmt.Errorf("coap-addr: %w", err)
+		return nil, err // names coap-addr or coaps-addr
 	}
-	return n.coap.Addr().String(), func() {
+	if a := n.coap.Addr(); a != nil {
+		addrs["coap"] = a.String()
+	}
+	if a := n.coap.DTLSAddr(); a != nil {
+		addrs["coaps"] = a.String()
+	}
+	return func() {
 		cancel()
 		if err := <-errc; err != nil {
 			n.log.Warn("coap server", "err", err)

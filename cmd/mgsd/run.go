@@ -168,15 +168,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	addrs := map[string]string{"grpc": lis.Addr().String()}
 	// CoAP first: if its port is taken, nothing else has started serving.
-	coapAddr, stopCoAP, err := nb.start()
+	stopCoAP, err := nb.start(addrs)
 	if err != nil {
 		lis.Close()
 		return err
 	}
 	defer stopCoAP() // after the servers drained, before the database closes
-	if coapAddr != "" {
-		addrs["coap"] = coapAddr
-	}
 	var servers []*httpServer
 	var serving atomic.Bool
 	serving.Store(true)

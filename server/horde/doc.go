@@ -23,9 +23,9 @@
 //	PATCH  /collections/{cid}/devices/{did}       {"collectionId"?,"tags"?,"opaque"?}
 //	DELETE /collections/{cid}/devices/{did}       → 204 (provisioning and placement; not modem state)
 //	GET    /endpoints                             → {"endpoints":[…]}
-//	POST   /endpoints                             {"endpoint","deviceId"?,"opaque"?,"collectionId"?,"tags"?} → 201
+//	POST   /endpoints                             {"endpoint","deviceId"?,"opaque"?,"collectionId"?,"tags"?,"psk"?,"pskIdentity"?} → 201
 //	GET    /endpoints/{name}
-//	PATCH  /endpoints/{name}                      {"opaque"}
+//	PATCH  /endpoints/{name}                      {"opaque"?,"psk"?,"pskIdentity"?,"clearPsk"?}
 //	DELETE /endpoints/{name}                      → 204
 //
 // Device ids ({did}, "deviceId") are EUI-64s in any common spelling
@@ -33,6 +33,11 @@
 // endpoint names (IMEIs); responses use 16 lower-case hex digits. Ports are
 // 1..223: the LoRaWAN FPort, and the port byte of NB-IoT framing (Horde's
 // UDP port numbers do not apply). Message ids are per device.
+//
+// "psk" is an endpoint's DTLS pre-shared key as hex digits (1..64 bytes);
+// "pskIdentity" the identity its module presents (default: the endpoint
+// name). An endpoint with a key may only register over coaps. The key is
+// never returned: endpoints show "pskSet" and "pskIdentity".
 //
 // Errors are JSON {"status": <code>, "message": "…"}: 400 bad JSON, bad
 // base64, bad port or tags; 404 unknown collection, device, endpoint,

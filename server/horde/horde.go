@@ -245,16 +245,23 @@ func messageOut(cid string, m outbox.Message) messageJSON {
 		Payload: base64.StdEncoding.EncodeToString(m.Payload), Attempts: m.Attempts, Error: m.Error}
 }
 
+// endpointJSON never carries the pre-shared key: only whether it is set.
 type endpointJSON struct {
-	Endpoint string `json:"endpoint"`
-	DeviceID string `json:"deviceId"`
-	EUI      string `json:"eui"`
-	Opaque   bool   `json:"opaque"`
-	Created  int64  `json:"created"`
+	Endpoint    string `json:"endpoint"`
+	DeviceID    string `json:"deviceId"`
+	EUI         string `json:"eui"`
+	Opaque      bool   `json:"opaque"`
+	Created     int64  `json:"created"`
+	PSKIdentity string `json:"pskIdentity,omitempty"`
+	PSKSet      bool   `json:"pskSet"`
 }
 
 func endpointOut(e fleet.Endpoint) endpointJSON {
-	return endpointJSON{Endpoint: e.Name, DeviceID: e.EUI.Hex(), EUI: e.EUI.String(), Opaque: e.Opaque, Created: ms(e.Created)}
+	out := endpointJSON{Endpoint: e.Name, DeviceID: e.EUI.Hex(), EUI: e.EUI.String(), Opaque: e.Opaque, Created: ms(e.Created), PSKSet: e.HasPSK}
+	if e.HasPSK {
+		out.PSKIdentity = e.PSKIdentity
+	}
+	return out
 }
 
 // sendRequest is the Horde downstream body.
@@ -716,6 +723,28 @@ type endpointRequest struct {
 	Opaque       *bool             `json:"opaque"`
 	CollectionID string            `json:"collectionId"`
 	Tags         map[string]string `json:"tags"`
+	// DTLS pre-shared key (hex) and identity (default: the endpoint name).
+	PSK         *string `json:"psk"`
+	PSKIdentity *string `json:"pskIdentity"`
+	ClearPSK    bool    `json:"clearPsk"`
+}
+
+// pskChange validates the key fields of an endpoint request.
+func (req endpointRequest) pskChange() (fleet.EndpointChange, error) {
+	ch := fleet.EndpointChange{Opaque: req.Opaque, PSKIdentity: req.PSKIdentity, ClearPSK: req.ClearPSK}
+	if req.PSK != nil {
+		key, err := fleet.ParsePSK(*req.PSK)
+		if err != nil {
+			return ch, err
+		}
+		ch.PSK = key
+	}
+	if id := req.PSKIdentity; id != nil && *id != "" {
+		if err := fleet.ValidatePSKIdentity(*id); err != nil {
+			return ch, err
+		}
+	}
+	return ch, nil
 }
 
 func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) {
@@ -736,8 +765,19 @@ func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ep, err := a.f.Provision(r.Context(), fleet.Endpoint{Name: req.Endpoint, EUI: eui, Opaque: req.Opaque != nil && *req.Opaque},
-		req.CollectionID, req.Tags)
+	ch, err := req.pskChange()
+	if err == nil && req.ClearPSK {
+		err = badRequest("clearPsk applies to PATCH")
+	}
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	ep := fleet.Endpoint{Name: req.Endpoint, EUI: eui, Opaque: req.Opaque != nil && *req.Opaque, PSK: ch.PSK}
+	if req.PSKIdentity != nil {
+		ep.PSKIdentity = *req.PSKIdentity
+	}
+	ep, err = a.f.Provision(r.Context(), ep, req.CollectionID, req.Tags)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -760,11 +800,16 @@ func (a *api) patchEndpoint(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	if req.Opaque == nil {
-		a.fail(w, badRequest("only opaque can be changed; delete and create the endpoint to change its EUI"))
+	if req.Opaque == nil && req.PSK == nil && req.PSKIdentity == nil && !req.ClearPSK {
+		a.fail(w, badRequest("give opaque, psk, pskIdentity or clearPsk; delete and create the endpoint to change its EUI"))
 		return
 	}
-	ep, err := a.f.SetOpaque(r.Context(), r.PathValue("name"), *req.Opaque)
+	ch, err := req.pskChange()
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	ep, err := a.f.UpdateEndpoint(r.Context(), r.PathValue("name"), ch)
 	if err != nil {
 		a.fail(w, err)
 		return

@@ -2,6 +2,7 @@ package horde_test
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -397,7 +398,7 @@ func TestEndpoints(t *testing.T) {
 	if code, _ := e.call("PATCH", "/endpoints/meter-7", `{"opaque":false}`, &ep); code != 200 || ep.Opaque {
 		t.Fatalf("patch %+v", ep)
 	}
-	e.want("PATCH", "/endpoints/meter-7", `{}`, http.StatusBadRequest, "only opaque")
+	e.want("PATCH", "/endpoints/meter-7", `{}`, http.StatusBadRequest, "give opaque, psk")
 	// Provisioned names work as device ids.
 	e.want("POST", "/collections/default/devices/meter-7/to", `{"port":3,"payload":"AA=="}`, http.StatusNoContent, "")
 	e.want("DELETE", "/endpoints/meter-7", "", http.StatusNoContent, "")
@@ -421,5 +422,52 @@ func TestRoutingAndAuth(t *testing.T) {
 	}
 	if _, err := horde.New(horde.Options{}); err == nil {
 		t.Fatal("New accepted missing dependencies")
+	}
+}
+
+// TestEndpointPSK: the DTLS pre-shared key is set on POST and PATCH,
+// validated naming the field, and never echoed.
+func TestEndpointPSK(t *testing.T) {
+	e := newEnv(t, outbox.Config{})
+	const key = "00112233445566778899aabbccddeeff"
+	type endpoint struct {
+		Endpoint    string  `json:"endpoint"`
+		PSKIdentity string  `json:"pskIdentity"`
+		PSKSet      *bool   `json:"pskSet"`
+		PSK         *string `json:"psk"`
+	}
+	var ep endpoint
+	code, raw := e.call("POST", "/endpoints", `{"endpoint":"`+imei+`","psk":"`+key+`"}`, &ep)
+	if code != 201 || ep.PSKSet == nil || !*ep.PSKSet || ep.PSKIdentity != imei || ep.PSK != nil || strings.Contains(raw, key) {
+		t.Fatalf("create with a key: %d %s", code, raw)
+	}
+	if c, err := e.fleet.PSK(context.Background(), imei); err != nil || hex.EncodeToString(c.Key) != key {
+		t.Fatalf("stored key %x %v", c.Key, err)
+	}
+	for _, path := range []string{"/endpoints", "/endpoints/" + imei, "/endpoints/urn:imei:" + imei} {
+		if code, raw := e.call("GET", path, "", nil); code != 200 || strings.Contains(raw, key) || !strings.Contains(raw, `"pskSet":true`) {
+			t.Fatalf("GET %s: %d %s", path, code, raw)
+		}
+	}
+	e.want("POST", "/endpoints", `{"endpoint":"m1","deviceId":"0016c001f0000011","psk":"zz"}`, http.StatusBadRequest, "psk: not hex")
+	e.want("POST", "/endpoints", `{"endpoint":"m1","deviceId":"0016c001f0000011","psk":""}`, http.StatusBadRequest, "psk: must be 1..64 bytes")
+	e.want("POST", "/endpoints", `{"endpoint":"m1","deviceId":"0016c001f0000011","pskIdentity":"m1"}`, http.StatusBadRequest, "psk_identity")
+	e.want("POST", "/endpoints", `{"endpoint":"m1","deviceId":"0016c001f0000011","psk":"`+key+`","pskIdentity":"`+imei+`"}`,
+		http.StatusConflict, "psk_identity")
+	e.want("POST", "/endpoints", `{"endpoint":"m1","deviceId":"0016c001f0000011","psk":"`+key+`","pskIdentity":"a\u0001"}`,
+		http.StatusBadRequest, "psk_identity")
+
+	// PATCH: a new identity, then clear.
+	if code, raw := e.call("PATCH", "/endpoints/"+imei, `{"pskIdentity":"tracker-1"}`, &ep); code != 200 || ep.PSKIdentity != "tracker-1" {
+		t.Fatalf("new identity: %d %s", code, raw)
+	}
+	e.want("PATCH", "/endpoints/"+imei, `{"psk":"`+strings.Repeat("ab", 65)+`"}`, http.StatusBadRequest, "psk")
+	e.want("PATCH", "/endpoints/"+imei, `{"clearPsk":true,"psk":"`+key+`"}`, http.StatusBadRequest, "clear_psk")
+	ep = endpoint{}
+	if code, raw := e.call("PATCH", "/endpoints/"+imei, `{"clearPsk":true}`, &ep); code != 200 || *ep.PSKSet || ep.PSKIdentity != "" {
+		t.Fatalf("clear: %d %s", code, raw)
+	}
+	if code, raw := e.call("PATCH", "/endpoints/"+imei, `{"psk":"`+key+`"}`, &ep); code != 200 || !*ep.PSKSet || ep.PSKIdentity != imei {
+		t.Fatalf("set again: %d %s", code, raw)
 	}
 }

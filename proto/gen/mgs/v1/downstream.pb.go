@@ -732,7 +732,13 @@ type Endpoint struct {
 	// port byte) and downlinks are written without one.
 	Opaque bool `protobuf:"varint,3,opt,name=opaque,proto3" json:"opaque,omitempty"`
 	// Unix seconds UTC.
-	CreatedTime   float64 `protobuf:"fixed64,4,opt,name=created_time,json=createdTime,proto3" json:"created_time,omitempty"`
+	CreatedTime float64 `protobuf:"fixed64,4,opt,name=created_time,json=createdTime,proto3" json:"created_time,omitempty"`
+	// The DTLS-PSK identity when the endpoint has a pre-shared key ("" when
+	// psk_set is false). The key itself is never returned.
+	PskIdentity string `protobuf:"bytes,5,opt,name=psk_identity,json=pskIdentity,proto3" json:"psk_identity,omitempty"`
+	// The endpoint has a pre-shared key: it may only register over DTLS
+	// (coaps), authenticated with psk_identity.
+	PskSet        bool `protobuf:"varint,6,opt,name=psk_set,json=pskSet,proto3" json:"psk_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -795,6 +801,20 @@ func (x *Endpoint) GetCreatedTime() float64 {
 	return 0
 }
 
+func (x *Endpoint) GetPskIdentity() string {
+	if x != nil {
+		return x.PskIdentity
+	}
+	return ""
+}
+
+func (x *Endpoint) GetPskSet() bool {
+	if x != nil {
+		return x.PskSet
+	}
+	return false
+}
+
 // ProvisionEndpointRequest describes the endpoint.
 type ProvisionEndpointRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -805,7 +825,13 @@ type ProvisionEndpointRequest struct {
 	// Collection of the device; empty: "default".
 	CollectionId string `protobuf:"bytes,4,opt,name=collection_id,json=collectionId,proto3" json:"collection_id,omitempty"`
 	// Device tags (at most 32; names 1..64, values up to 256 characters).
-	Tags          map[string]string `protobuf:"bytes,5,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Tags map[string]string `protobuf:"bytes,5,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// DTLS pre-shared key as hex digits, 1..64 bytes (16 or 32 random
+	// bytes recommended); empty: no key (plain CoAP allowed).
+	Psk string `protobuf:"bytes,6,opt,name=psk,proto3" json:"psk,omitempty"`
+	// PSK identity the module presents (1..128 printable ASCII characters);
+	// empty: the endpoint name. Needs psk.
+	PskIdentity   string `protobuf:"bytes,7,opt,name=psk_identity,json=pskIdentity,proto3" json:"psk_identity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -873,6 +899,20 @@ func (x *ProvisionEndpointRequest) GetTags() map[string]string {
 		return x.Tags
 	}
 	return nil
+}
+
+func (x *ProvisionEndpointRequest) GetPsk() string {
+	if x != nil {
+		return x.Psk
+	}
+	return ""
+}
+
+func (x *ProvisionEndpointRequest) GetPskIdentity() string {
+	if x != nil {
+		return x.PskIdentity
+	}
+	return ""
 }
 
 // ProvisionEndpointResponse carries the provisioned endpoint.
@@ -1007,8 +1047,17 @@ type UpdateEndpointRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Endpoint name or its IMEI alias.
 	Endpoint string `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
-	// Required: the new opaque flag.
-	Opaque        *bool `protobuf:"varint,2,opt,name=opaque,proto3,oneof" json:"opaque,omitempty"`
+	// The new opaque flag. At least one of opaque, psk, psk_identity and
+	// clear_psk is required.
+	Opaque *bool `protobuf:"varint,2,opt,name=opaque,proto3,oneof" json:"opaque,omitempty"`
+	// A new DTLS pre-shared key as hex digits (1..64 bytes).
+	Psk *string `protobuf:"bytes,3,opt,name=psk,proto3,oneof" json:"psk,omitempty"`
+	// A new PSK identity (empty: the endpoint name); the endpoint must have a
+	// key, stored or given in psk.
+	PskIdentity *string `protobuf:"bytes,4,opt,name=psk_identity,json=pskIdentity,proto3,oneof" json:"psk_identity,omitempty"`
+	// Remove the key and identity: the endpoint may use plain CoAP again.
+	// Not with psk or psk_identity.
+	ClearPsk      bool `protobuf:"varint,5,opt,name=clear_psk,json=clearPsk,proto3" json:"clear_psk,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1053,6 +1102,27 @@ func (x *UpdateEndpointRequest) GetEndpoint() string {
 func (x *UpdateEndpointRequest) GetOpaque() bool {
 	if x != nil && x.Opaque != nil {
 		return *x.Opaque
+	}
+	return false
+}
+
+func (x *UpdateEndpointRequest) GetPsk() string {
+	if x != nil && x.Psk != nil {
+		return *x.Psk
+	}
+	return ""
+}
+
+func (x *UpdateEndpointRequest) GetPskIdentity() string {
+	if x != nil && x.PskIdentity != nil {
+		return *x.PskIdentity
+	}
+	return ""
+}
+
+func (x *UpdateEndpointRequest) GetClearPsk() bool {
+	if x != nil {
+		return x.ClearPsk
 	}
 	return false
 }
@@ -1842,8 +1912,11 @@ type Registration struct {
 	LastSeenTime   float64 `protobuf:"fixed64,11,opt,name=last_seen_time,json=lastSeenTime,proto3" json:"last_seen_time,omitempty"`
 	ExpiresTime    float64 `protobuf:"fixed64,12,opt,name=expires_time,json=expiresTime,proto3" json:"expires_time,omitempty"`
 	// /19/0/0 is observed: the device may send.
-	Observed      bool `protobuf:"varint,13,opt,name=observed,proto3" json:"observed,omitempty"`
-	Opaque        bool `protobuf:"varint,14,opt,name=opaque,proto3" json:"opaque,omitempty"`
+	Observed bool `protobuf:"varint,13,opt,name=observed,proto3" json:"observed,omitempty"`
+	Opaque   bool `protobuf:"varint,14,opt,name=opaque,proto3" json:"opaque,omitempty"`
+	// Registered over DTLS (coaps), authenticated with psk_identity.
+	Dtls          bool   `protobuf:"varint,15,opt,name=dtls,proto3" json:"dtls,omitempty"`
+	PskIdentity   string `protobuf:"bytes,16,opt,name=psk_identity,json=pskIdentity,proto3" json:"psk_identity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1974,6 +2047,20 @@ func (x *Registration) GetOpaque() bool {
 		return x.Opaque
 	}
 	return false
+}
+
+func (x *Registration) GetDtls() bool {
+	if x != nil {
+		return x.Dtls
+	}
+	return false
+}
+
+func (x *Registration) GetPskIdentity() string {
+	if x != nil {
+		return x.PskIdentity
+	}
+	return ""
 }
 
 // ListRegistrationsRequest is empty.
@@ -2107,18 +2194,22 @@ const file_mgs_v1_downstream_proto_rawDesc = "" +
 	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x03 \x01(\x04R\tmessageId\"\x17\n" +
-	"\x15DeleteMessageResponse\"y\n" +
+	"\x15DeleteMessageResponse\"\xb5\x01\n" +
 	"\bEndpoint\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
 	"\x06deveui\x18\x02 \x01(\tR\x06deveui\x12\x16\n" +
 	"\x06opaque\x18\x03 \x01(\bR\x06opaque\x12!\n" +
-	"\fcreated_time\x18\x04 \x01(\x01R\vcreatedTime\"\xfe\x01\n" +
+	"\fcreated_time\x18\x04 \x01(\x01R\vcreatedTime\x12!\n" +
+	"\fpsk_identity\x18\x05 \x01(\tR\vpskIdentity\x12\x17\n" +
+	"\apsk_set\x18\x06 \x01(\bR\x06pskSet\"\xb3\x02\n" +
 	"\x18ProvisionEndpointRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x10\n" +
 	"\x03eui\x18\x02 \x01(\tR\x03eui\x12\x16\n" +
 	"\x06opaque\x18\x03 \x01(\bR\x06opaque\x12#\n" +
 	"\rcollection_id\x18\x04 \x01(\tR\fcollectionId\x12>\n" +
-	"\x04tags\x18\x05 \x03(\v2*.mgs.v1.ProvisionEndpointRequest.TagsEntryR\x04tags\x1a7\n" +
+	"\x04tags\x18\x05 \x03(\v2*.mgs.v1.ProvisionEndpointRequest.TagsEntryR\x04tags\x12\x10\n" +
+	"\x03psk\x18\x06 \x01(\tR\x03psk\x12!\n" +
+	"\fpsk_identity\x18\a \x01(\tR\vpskIdentity\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"I\n" +
@@ -2126,11 +2217,16 @@ const file_mgs_v1_downstream_proto_rawDesc = "" +
 	"\bendpoint\x18\x01 \x01(\v2\x10.mgs.v1.EndpointR\bendpoint\"\x16\n" +
 	"\x14ListEndpointsRequest\"G\n" +
 	"\x15ListEndpointsResponse\x12.\n" +
-	"\tendpoints\x18\x01 \x03(\v2\x10.mgs.v1.EndpointR\tendpoints\"[\n" +
+	"\tendpoints\x18\x01 \x03(\v2\x10.mgs.v1.EndpointR\tendpoints\"\xd0\x01\n" +
 	"\x15UpdateEndpointRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x1b\n" +
-	"\x06opaque\x18\x02 \x01(\bH\x00R\x06opaque\x88\x01\x01B\t\n" +
-	"\a_opaque\"F\n" +
+	"\x06opaque\x18\x02 \x01(\bH\x00R\x06opaque\x88\x01\x01\x12\x15\n" +
+	"\x03psk\x18\x03 \x01(\tH\x01R\x03psk\x88\x01\x01\x12&\n" +
+	"\fpsk_identity\x18\x04 \x01(\tH\x02R\vpskIdentity\x88\x01\x01\x12\x1b\n" +
+	"\tclear_psk\x18\x05 \x01(\bR\bclearPskB\t\n" +
+	"\a_opaqueB\x06\n" +
+	"\x04_pskB\x0f\n" +
+	"\r_psk_identity\"F\n" +
 	"\x16UpdateEndpointResponse\x12,\n" +
 	"\bendpoint\x18\x01 \x01(\v2\x10.mgs.v1.EndpointR\bendpoint\"3\n" +
 	"\x15DeleteEndpointRequest\x12\x1a\n" +
@@ -2185,7 +2281,7 @@ const file_mgs_v1_downstream_proto_rawDesc = "" +
 	"\x1cListCollectionDevicesRequest\x12#\n" +
 	"\rcollection_id\x18\x01 \x01(\tR\fcollectionId\"N\n" +
 	"\x1dListCollectionDevicesResponse\x12-\n" +
-	"\adevices\x18\x01 \x03(\v2\x13.mgs.v1.FleetDeviceR\adevices\"\xc3\x03\n" +
+	"\adevices\x18\x01 \x03(\v2\x13.mgs.v1.FleetDeviceR\adevices\"\xfa\x03\n" +
 	"\fRegistration\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
 	"\x06deveui\x18\x02 \x01(\tR\x06deveui\x12'\n" +
@@ -2201,7 +2297,9 @@ const file_mgs_v1_downstream_proto_rawDesc = "" +
 	"\x0elast_seen_time\x18\v \x01(\x01R\flastSeenTime\x12!\n" +
 	"\fexpires_time\x18\f \x01(\x01R\vexpiresTime\x12\x1a\n" +
 	"\bobserved\x18\r \x01(\bR\bobserved\x12\x16\n" +
-	"\x06opaque\x18\x0e \x01(\bR\x06opaque\"\x1a\n" +
+	"\x06opaque\x18\x0e \x01(\bR\x06opaque\x12\x12\n" +
+	"\x04dtls\x18\x0f \x01(\bR\x04dtls\x12!\n" +
+	"\fpsk_identity\x18\x10 \x01(\tR\vpskIdentity\"\x1a\n" +
 	"\x18ListRegistrationsRequest\"W\n" +
 	"\x19ListRegistrationsResponse\x12:\n" +
 	"\rregistrations\x18\x01 \x03(\v2\x14.mgs.v1.RegistrationR\rregistrations*z\n" +

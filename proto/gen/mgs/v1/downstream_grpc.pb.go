@@ -288,7 +288,8 @@ type FleetServiceClient interface {
 	// ListEndpoints lists the provisioned endpoints in name order.
 	ListEndpoints(ctx context.Context, in *ListEndpointsRequest, opts ...grpc.CallOption) (*ListEndpointsResponse, error)
 	// UpdateEndpoint changes an endpoint's opaque flag (a registered device
-	// sees the change at its next registration update).
+	// sees the change at its next registration update) and its DTLS
+	// pre-shared key (used from the next handshake).
 	UpdateEndpoint(ctx context.Context, in *UpdateEndpointRequest, opts ...grpc.CallOption) (*UpdateEndpointResponse, error)
 	// DeleteEndpoint removes an endpoint from the provisioning table; the
 	// device's state and placement are kept.
@@ -430,7 +431,8 @@ type FleetServiceServer interface {
 	// ListEndpoints lists the provisioned endpoints in name order.
 	ListEndpoints(context.Context, *ListEndpointsRequest) (*ListEndpointsResponse, error)
 	// UpdateEndpoint changes an endpoint's opaque flag (a registered device
-	// sees the change at its next registration update).
+	// sees the change at its next registration update) and its DTLS
+	// pre-shared key (used from the next handshake).
 	UpdateEndpoint(context.Context, *UpdateEndpointRequest) (*UpdateEndpointResponse, error)
 	// DeleteEndpoint removes an endpoint from the provisioning table; the
 	// device's state and placement are kept.
