@@ -24,6 +24,7 @@ func MarshalDevice(d *Device) ([]byte, error) {
 		Sessions:      d.Sessions,
 		AppSKey:       d.AppSKey,
 	}
+	pb.RecentUplinkKeys = d.RecentUplinkKeys
 	if d.Ports != nil {
 		p := d.Ports
 		pb.Ports = &storev1.Ports{Dm: uint32(p.DM), Gnss: uint32(p.GNSS), Gnssng: uint32(p.GNSSNG), Wifi: uint32(p.WiFi), Stream: uint32(p.Stream)}
@@ -86,6 +87,9 @@ func UnmarshalDevice(b []byte) (*Device, error) {
 	}
 	if len(pb.Sessions) > 0 {
 		d.Sessions = maps.Clone(pb.Sessions)
+	}
+	if len(pb.RecentUplinkKeys) > 0 {
+		d.RecentUplinkKeys = pb.RecentUplinkKeys
 	}
 	if p := pb.Ports; p != nil {
 		d.Ports = &Ports{DM: uint8(p.Dm), GNSS: uint8(p.Gnss), GNSSNG: uint8(p.Gnssng), WiFi: uint8(p.Wifi), Stream: uint8(p.Stream)}
@@ -247,7 +251,7 @@ func unmarshalRequest(pb *storev1.Request) Request {
 // marshalUplink converts an uplink to its stored form.
 func marshalUplink(u *Uplink) *storev1.Uplink {
 	pb := &storev1.Uplink{Type: uint32(u.Type), Payload: u.Payload, Timestamp: u.Timestamp, DnMtu: u.DnMTU,
-		GnssCaptureTimeAccuracy: u.GNSS.CaptureTimeAccuracy, GnssUse_2DSolver: u.GNSS.Use2D}
+		GnssCaptureTimeAccuracy: u.GNSS.CaptureTimeAccuracy, GnssUse_2DSolver: u.GNSS.Use2D, DedupKey: u.DedupKey}
 	if u.HasFCnt {
 		pb.Fcnt = proto.Uint32(u.FCnt)
 	}
@@ -275,7 +279,7 @@ func marshalUplink(u *Uplink) *storev1.Uplink {
 
 // unmarshalUplink converts a stored uplink back.
 func unmarshalUplink(pb *storev1.Uplink) *Uplink {
-	u := &Uplink{Type: MsgType(pb.Type), Payload: pb.Payload, Timestamp: pb.Timestamp, DnMTU: pb.DnMtu}
+	u := &Uplink{Type: MsgType(pb.Type), Payload: pb.Payload, Timestamp: pb.Timestamp, DnMTU: pb.DnMtu, DedupKey: pb.DedupKey}
 	if pb.Fcnt != nil {
 		u.FCnt, u.HasFCnt = *pb.Fcnt, true
 	}

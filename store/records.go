@@ -256,6 +256,11 @@ type Uplink struct {
 	Timestamp float64 // Unix seconds; filled with the server time when absent
 	DnMTU     uint32  // 0 = unknown
 	GNSS      GNSSParams
+	// DedupKey is a transport-given identity of this uplink (Everynet:
+	// type/packet_hash); a later uplink with the same key is a replay and is
+	// not processed again. Empty: none (only a repeat of the last uplink is
+	// recognised). Internal: never served.
+	DedupKey string
 }
 
 // GNSSParams are the gnss_* fields of an uplink.
@@ -303,4 +308,20 @@ type Device struct {
 	// Sessions holds opaque per-protocol state (file upload, stream, ...)
 	// keyed by the owning protocol's name.
 	Sessions map[string][]byte
+	// RecentUplinkKeys are the UplinkKeyHash of the DedupKey of the most
+	// recent keyed uplinks, oldest first; the pipeline bounds them.
+	RecentUplinkKeys []uint64
+}
+
+// UplinkKeyHash is the stored form of an uplink's DedupKey: its FNV-1a 64
+// hash. It must stay stable across releases (stored hashes are compared
+// with new ones), and it allocates nothing.
+func UplinkKeyHash(key string) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := 0; i < len(key); i++ {
+		h ^= uint64(key[i])
+		h *= prime
+	}
+	return h
 }

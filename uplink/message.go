@@ -33,6 +33,9 @@ func invalid(field, format string, args ...any) error {
 // object 19 carries up to 512, and non-LoRaWAN GNSS/Wi-Fi messages more).
 const MaxPayload = 2048
 
+// MaxDedupKey bounds Message.DedupKey, which is stored with the last uplink.
+const MaxDedupKey = 256
+
 // Validate checks an uplink as the API receives it.
 func Validate(m *Message) error {
 	switch m.Type {
@@ -56,6 +59,9 @@ func Validate(m *Message) error {
 	}
 	if len(m.Payload) > MaxPayload {
 		return invalid("payload", "%d bytes is more than %d", len(m.Payload), MaxPayload)
+	}
+	if len(m.DedupKey) > MaxDedupKey {
+		return invalid("dedup_key", "%d bytes is more than %d", len(m.DedupKey), MaxDedupKey)
 	}
 	if m.HasDR && m.DR > 15 {
 		return invalid("dr", "%d is outside 0..15", m.DR)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -123,7 +124,8 @@ type State struct {
 	DM *modemproto.Uplink
 	// Received are the info fields this uplink reported.
 	Received modemproto.TagSet
-	// Duplicate marks a repeat of the last uplink: nothing is committed.
+	// Duplicate marks a repeat of the last uplink or a replay of a recent
+	// one (Message.DedupKey): nothing is committed.
 	Duplicate bool
 	Result    *Result
 }
@@ -169,7 +171,7 @@ type Outcome struct {
 // Outcome results.
 const (
 	ResultOK        = "ok"        // committed
-	ResultDuplicate = "duplicate" // a repeat of the last uplink: answered, nothing stored
+	ResultDuplicate = "duplicate" // a repeat of the last uplink or a replay of a recent one: answered, nothing stored
 	ResultInvalid   = "invalid"   // rejected by validation
 	ResultError     = "error"     // failed (store error, conflict retries exhausted, canceled)
 )
@@ -447,21 +449,45 @@ func (p *Pipeline) route(_ context.Context, s *State) error {
 	return nil
 }
 
-// duplicate recognises a repeat of the last uplink (same msgtype, fcnt,
-// port and payload), which network servers send when they retry: the
-// response repeats the last downlink and nothing is stored again.
-func (p *Pipeline) duplicate(_ context.Context, s *State) error {
+// RecentUplinkKeys is how many dedup keys of a device's last keyed uplinks
+// are kept with its state (Device.RecentUplinkKeys): a transport replays
+// the uplinks of a few seconds after a crash, which this covers even for a
+// chatty device, while the list stays small (128 bytes).
+const RecentUplinkKeys = 16
+
+// duplicate recognises an uplink already processed: a replay of one of the
+// device's recent keyed uplinks (same DedupKey), which a transport delivers
+// again after a crash, or a repeat of the last uplink (same msgtype, fcnt,
+// port and payload), which network servers send when they retry. Nothing is
+// stored again; the response repeats the last downlink only for the last
+// uplink (an older uplink's downlink moment has passed).
+func (p *Pipeline) duplicate(ctx context.Context, s *State) error {
 	last, m := s.Dev.LastUplink, s.Msg
+	if m.DedupKey != "" && slices.Contains(s.Dev.RecentUplinkKeys, store.UplinkKeyHash(m.DedupKey)) {
+		s.Duplicate = true
+		if last != nil && last.DedupKey == m.DedupKey {
+			s.Result.Dnlink = cloneDnlink(s.Dev.LastDnlink)
+		}
+		s.Log(store.LevelInfo, "replay of an uplink already processed (key %s): not processed again", m.DedupKey)
+		p.log.InfoContext(ctx, "replay of an uplink already processed: not processed again", "dev_eui", s.EUI,
+			"msgtype", m.Type.String(), "fcnt", m.FCnt, "key", m.DedupKey)
+		return ErrStop
+	}
 	if last == nil || !m.HasFCnt || !last.HasFCnt || last.FCnt != m.FCnt || last.Type != m.Type ||
 		last.HasPort != m.HasPort || last.Port != m.Port || !bytes.Equal(last.Payload, m.Payload) {
 		return nil
 	}
 	s.Duplicate = true
-	if dn := s.Dev.LastDnlink; dn != nil {
-		s.Result.Dnlink = &store.Dnlink{Port: dn.Port, Payload: bytes.Clone(dn.Payload)}
-	}
+	s.Result.Dnlink = cloneDnlink(s.Dev.LastDnlink)
 	s.Log(store.LevelInfo, "duplicate of the last uplink (fcnt %d): not processed again", m.FCnt)
 	return ErrStop
+}
+
+func cloneDnlink(dn *store.Dnlink) *store.Dnlink {
+	if dn == nil {
+		return nil
+	}
+	return &store.Dnlink{Port: dn.Port, Payload: bytes.Clone(dn.Payload)}
 }
 
 // Session keys: opaque per-protocol session state in Device.Sessions that
@@ -552,11 +578,16 @@ func (p *Pipeline) protocols(_ context.Context, s *State) error {
 	return nil
 }
 
-// record keeps the books: last uplink, counters, bounded histories.
+// record keeps the books: last uplink, its dedup key, counters, bounded
+// histories. They are committed together, so a replay is recognised exactly
+// when the uplink's effects are stored.
 func (p *Pipeline) record(_ context.Context, s *State) error {
 	d := s.Dev
 	msg := *s.Msg
 	d.LastUplink = &msg
+	if msg.DedupKey != "" {
+		d.RecentUplinkKeys = pushKey(d.RecentUplinkKeys, store.UplinkKeyHash(msg.DedupKey))
+	}
 	d.UplinkCount++
 	d.LastDnlink = s.Result.Dnlink
 	d.Logs = appendBounded(d.Logs, s.Result.Logs, p.cfg.MaxLogs)
@@ -568,6 +599,17 @@ func (p *Pipeline) record(_ context.Context, s *State) error {
 		d.Positions = appendBounded(d.Positions, []store.Position{*pos}, p.cfg.MaxPositions)
 	}
 	return nil
+}
+
+// pushKey appends h to keys and keeps the newest RecentUplinkKeys, in
+// place once full (no allocation per uplink).
+func pushKey(keys []uint64, h uint64) []uint64 {
+	if len(keys) < RecentUplinkKeys {
+		return append(keys, h)
+	}
+	n := copy(keys, keys[len(keys)-RecentUplinkKeys+1:])
+	keys[n] = h
+	return keys[:n+1]
 }
 
 // appendBounded appends add to list and keeps only the newest max entries.

@@ -1,10 +1,13 @@
 package uplink_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -312,6 +315,152 @@ func TestDuplicateIsNotProcessedTwice(t *testing.T) {
 	}
 }
 
+func keyed(fcnt uint32, payload, key string) uplink.Message {
+	m := dm(fcnt, payload)
+	m.DedupKey = key
+	return m
+}
+
+// storedDevice returns the stored record of dev and its revision.
+func storedDevice(t *testing.T, db store.Store) ([]byte, uint64) {
+	t.Helper()
+	b, rev, err := db.Table(store.TableDevices).Get(context.Background(), dev[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Clone(b), rev
+}
+
+// A replay of a recent keyed uplink (a transport delivering it again after
+// a crash) is not processed again and writes nothing; only the last
+// uplink's downlink is repeated.
+func TestReplayByDedupKey(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		replay     uplink.Message
+		wantDnlink bool
+	}{
+		{"older uplink", keyed(1, "0f0300", "uplink/a1"), false},
+		{"older uplink, other content", keyed(7, "0308", "uplink/a1"), false}, // the key decides
+		{"last uplink", keyed(2, "0f0301", "uplink/a2"), true},
+		{"joining", uplink.Message{Type: store.MsgJoining, DedupKey: "join_request/j0"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, err := boltstore.Open(filepath.Join(t.TempDir(), "mgs.db"), &boltstore.Options{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var logs bytes.Buffer
+			p := uplink.New(db, uplink.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			handle(t, p, uplink.Message{Type: store.MsgJoining, DedupKey: "join_request/j0"})
+			addRequest(t, p, "GETINFO", []any{"temp"})
+			handle(t, p, keyed(1, "0f0300", "uplink/a1"))
+			last := handle(t, p, keyed(2, "0f0301", "uplink/a2"))
+			if last.Dnlink == nil {
+				t.Fatal("setup: the last uplink has no downlink")
+			}
+			before, rev := storedDevice(t, db)
+
+			r := handle(t, p, tc.replay)
+			if after, rev2 := storedDevice(t, db); rev2 != rev || !bytes.Equal(after, before) {
+				t.Errorf("the replay changed the stored device (rev %d → %d)", rev, rev2)
+			}
+			if got := dnlinkHex(r); tc.wantDnlink && got != dnlinkHex(last) || !tc.wantDnlink && got != "" {
+				t.Errorf("replay dnlink %q, want %q: %v", got, dnlinkHex(last), tc.wantDnlink)
+			}
+			want := "replay of an uplink already processed (key " + tc.replay.DedupKey + "): not processed again"
+			if len(r.Logs) != 1 || r.Logs[0].Msg != want || r.Logs[0].Level != store.LevelInfo {
+				t.Errorf("logs %+v, want %q", r.Logs, want)
+			}
+			if !strings.Contains(logs.String(), "replay of an uplink already processed") {
+				t.Errorf("replay not logged:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+// A device keeps the keys of its last RecentUplinkKeys keyed uplinks: an
+// older one is processed again.
+func TestReplayWindowIsBounded(t *testing.T) {
+	p, _ := newPipeline(t)
+	ctx := context.Background()
+	key := func(i int) string { return "uplink/" + strconv.Itoa(i) }
+	for i := range uplink.RecentUplinkKeys {
+		handle(t, p, keyed(uint32(i+1), "0308", key(i)))
+	}
+	handle(t, p, dm(100, "0309")) // key-less uplinks take no slot
+	handle(t, p, keyed(1, "0308", key(0)))
+	if d, _ := p.Device(ctx, dev); d.UplinkCount != uplink.RecentUplinkKeys+1 {
+		t.Fatalf("uplink count %d: the oldest kept key was not recognised", d.UplinkCount)
+	}
+	handle(t, p, keyed(uint32(uplink.RecentUplinkKeys+1), "0308", key(uplink.RecentUplinkKeys)))
+	r := handle(t, p, keyed(1, "0308", key(0)))
+	d, _ := p.Device(ctx, dev)
+	if d.UplinkCount != uplink.RecentUplinkKeys+3 || len(r.Logs) != 0 {
+		t.Fatalf("uplink count %d, logs %+v: a key %d uplinks old must be forgotten", d.UplinkCount, r.Logs,
+			uplink.RecentUplinkKeys+1)
+	}
+	if len(d.RecentUplinkKeys) != uplink.RecentUplinkKeys || d.RecentUplinkKeys[len(d.RecentUplinkKeys)-1] != store.UplinkKeyHash(key(0)) ||
+		d.RecentUplinkKeys[0] != store.UplinkKeyHash(key(2)) {
+		t.Fatalf("recent keys %x", d.RecentUplinkKeys)
+	}
+}
+
+// Without keys only a repeat of the last uplink is a duplicate, as before;
+// a keyed uplink that repeats the last one's content is one too.
+func TestDuplicateWithoutKeys(t *testing.T) {
+	p, _ := newPipeline(t)
+	ctx := context.Background()
+	handle(t, p, keyed(1, "0308", "uplink/a1"))
+	handle(t, p, dm(2, "0309"))
+	handle(t, p, dm(1, "0308")) // no key: an older uplink is processed again
+	if d, _ := p.Device(ctx, dev); d.UplinkCount != 3 {
+		t.Fatalf("uplink count %d, want 3", d.UplinkCount)
+	}
+	r := handle(t, p, keyed(1, "0308", "uplink/other"))
+	if d, _ := p.Device(ctx, dev); d.UplinkCount != 3 || len(r.Logs) != 1 || !strings.Contains(r.Logs[0].Msg, "duplicate of the last uplink") {
+		t.Fatalf("uplink count %d, logs %+v: a repeat of the last uplink with a new key", d.UplinkCount, r.Logs)
+	}
+	if _, err := p.Handle(ctx, dev, keyed(3, "0308", strings.Repeat("k", uplink.MaxDedupKey+1))); !errors.Is(err, uplink.ErrInvalid) {
+		t.Fatalf("oversized key: %v", err)
+	}
+}
+
+// The keys are part of the committed device: a restart recognises replays.
+func TestReplayKeysSurviveReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mgs.db")
+	db, err := boltstore.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := uplink.New(db, uplink.Config{})
+	handle(t, p, keyed(1, "0308", "uplink/a1"))
+	handle(t, p, keyed(2, "0309", "uplink/a2"))
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = boltstore.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p = uplink.New(db, uplink.Config{})
+	before, rev := storedDevice(t, db)
+	for _, m := range []uplink.Message{keyed(1, "0308", "uplink/a1"), keyed(2, "0309", "uplink/a2")} {
+		if r := handle(t, p, m); len(r.Logs) != 1 || !strings.Contains(r.Logs[0].Msg, "replay") {
+			t.Errorf("fcnt %d after reopen: logs %+v", m.FCnt, r.Logs)
+		}
+	}
+	if after, rev2 := storedDevice(t, db); rev2 != rev || !bytes.Equal(after, before) {
+		t.Fatal("replays after reopen changed the device")
+	}
+	d, _ := p.Device(context.Background(), dev)
+	if d.LastUplink.DedupKey != "uplink/a2" || d.UplinkCount != 2 {
+		t.Fatalf("after reopen: last uplink %+v, count %d", d.LastUplink, d.UplinkCount)
+	}
+}
+
 func TestInvalidUplinkChangesNothing(t *testing.T) {
 	p, db := newPipeline(t)
 	for name, m := range map[string]uplink.Message{
@@ -434,5 +583,31 @@ func TestSetPortsValidation(t *testing.T) {
 	m.Port = 200
 	if r := handle(t, p, m); r.Operation != uplink.OpModem || r.Ports.DM != 200 {
 		t.Fatalf("port 200: %q %+v", r.Operation, r.Ports)
+	}
+}
+
+// BenchmarkDMUplink is the pipeline's own cost for a small DM report
+// (decode, plan, record, bbolt commit without sync), without and with a
+// dedup key (Everynet).
+func BenchmarkDMUplink(b *testing.B) {
+	for _, withKey := range []bool{false, true} {
+		b.Run("key="+strconv.FormatBool(withKey), func(b *testing.B) {
+			p, _ := newPipeline(b)
+			m := dm(0, "0308")
+			keys := make([]string, 64)
+			for i := range keys {
+				keys[i] = "uplink/79f664df2c2073af798fa874973" + strconv.Itoa(1000+i)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				m.FCnt++
+				if withKey {
+					m.DedupKey = keys[m.FCnt%64]
+				}
+				if _, err := p.Handle(context.Background(), dev, m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -159,9 +159,7 @@ func waitDevice(t *testing.T, c mgsv1.ModemServiceClient, fcnt uint32) uint64 {
 // TestEverynetRestart: mgsd processes two uplinks and stops; a third
 // arrives while it is down; restarted on the same data directory, it asks
 // for history from its saved cursor, processes the missed uplink and drops
-// the two it had (a replayed fcnt 6 after fcnt 7 would otherwise be
-// processed again: the pipeline only recognises a repeat of the last
-// uplink).
+// the two it had (the saved cursor's keys drop them before the pipeline).
 func TestEverynetRestart(t *testing.T) {
 	ns := newHistoryNS(t)
 	dir := t.TempDir()
@@ -203,5 +201,45 @@ func TestEverynetRestart(t *testing.T) {
 	if err := json.Unmarshal(b, &rec); err != nil || rec.Time != base+2 ||
 		!cmp.Equal(rec.Seen, []string{"uplink/h6", "uplink/h7", "uplink/h8"}) {
 		t.Errorf("stored cursor %s: %+v, %v", b, rec, err)
+	}
+}
+
+// TestEverynetCrashRestart: as if mgsd was killed after processing fcnt 6
+// and 7 but before saving its cursor past fcnt 5, history delivers both
+// again; the pipeline recognises them by their packet_hash, stored with the
+// device, and processes neither again (fcnt 6 is older than the device's
+// last uplink).
+func TestEverynetCrashRestart(t *testing.T) {
+	ns := newHistoryNS(t)
+	dir := t.TempDir()
+	args := []string{"--data", dir, "--http-addr", "", "--everynet-url",
+		"ws" + strings.TrimPrefix(ns.srv.URL, "http") + "/api/v1.0/data", "--everynet-token", "tok"}
+	base := float64(time.Now().Unix()) - 60
+
+	addr, stop := startServer(t, args...)
+	ns.next(t)
+	ns.emit(5, base)
+	ns.emit(6, base+0.5)
+	ns.emit(7, base+0.75)
+	if n := waitDevice(t, dial(t, addr), 7); n != 3 {
+		t.Fatalf("uplink count %d after three uplinks", n)
+	}
+	stop()
+
+	// The crash: the cursor is the one saved before fcnt 6 arrived.
+	db := openTestDB(t, filepath.Join(dir, "mgs.db"))
+	err := newStoreCursor(db).Save(context.Background(), strings.TrimPrefix(ns.srv.URL, "http://"),
+		everynet.Checkpoint{Time: base, Seen: []string{"uplink/h5"}})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	addr, stop = startServer(t, args...)
+	defer stop()
+	ns.next(t)
+	ns.emit(8, base+1) // after the replayed 6 and 7 on the device's queue
+	if n := waitDevice(t, dial(t, addr), 8); n != 4 {
+		t.Errorf("uplink count %d after the restart, want 4 (the replayed fcnt 6 and 7 not processed again)", n)
 	}
 }

@@ -84,7 +84,7 @@ func TestDownlinkResponseFieldsAndLatency(t *testing.T) {
 	ns.emit(up)
 	call := h.wait(t)
 	wantUp := store.Uplink{FCnt: 120, HasFCnt: true, Port: 199, HasPort: true, Payload: []byte{0, 8},
-		Freq: 868100000, HasFreq: true, DR: 0, HasDR: true, Timestamp: tm - 0.007}
+		Freq: 868100000, HasFreq: true, DR: 0, HasDR: true, Timestamp: tm - 0.007, DedupKey: "uplink/79f664df2c2073af798fa87497305d8d"}
 	if call.EUI != lora.MustParseEUI64(devA) || !cmp.Equal(call.Msg, wantUp) {
 		t.Errorf("pipeline got %v %s", call.EUI, cmp.Diff(wantUp, call.Msg))
 	}

@@ -13,8 +13,8 @@ import (
 // Load once before the first connection, Save at most once per
 // CursorSaveInterval and when Run returns. After a crash (no final save)
 // the messages processed since the last save are delivered again; the
-// pipeline's own check (a repeat of a device's last uplink is not
-// processed) covers a device with one uplink in that interval.
+// pipeline recognises the uplinks and joins among them by their dedup key
+// (type/packet_hash), which it stores with each device's state.
 type CursorStore interface {
 	Load(ctx context.Context, name string) (cp Checkpoint, ok bool, err error)
 	Save(ctx context.Context, name string, cp Checkpoint) error

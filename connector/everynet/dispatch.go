@@ -173,7 +173,7 @@ func (c *Connector) receive(ctx context.Context, s *session, data []byte, recv t
 			key := remember
 			remember, queued = "", true
 			c.enqueue(ctx, m.Device, seq, func() string {
-				if c.runUplink(lg, m, u, "") {
+				if c.runUplink(lg, m, u, key) {
 					return key
 				}
 				return ""
@@ -323,9 +323,13 @@ func (c *Connector) device(eui lora.EUI64) *device {
 }
 
 // runUplink hands an uplink (or joining) to the pipeline and keeps its
-// downlink for the next downlink_request. It reports false when the
-// pipeline failed and a replay may deliver the uplink again.
+// downlink for the next downlink_request. key, the message's dedup key,
+// goes with it: the pipeline stores it with the device's state, so a
+// replay after a crash (messages processed since the last cursor save) is
+// recognised there. It reports false when the pipeline failed and a replay
+// may deliver the uplink again.
 func (c *Connector) runUplink(lg *slog.Logger, m *message, u store.Uplink, key string) bool {
+	u.DedupKey = key
 	c.mu.Lock()
 	d := c.device(m.Device)
 	if m.Network != "" {

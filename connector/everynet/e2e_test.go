@@ -70,7 +70,8 @@ func TestEndToEndPipelineGetInfo(t *testing.T) {
 		t.Fatal(err)
 	}
 	if dev.LastUplink == nil || dev.LastUplink.FCnt != 120 || dev.LastUplink.Freq != 868100000 || !dev.LastUplink.HasDR ||
-		dev.LastUplink.Timestamp != tm-0.007 || len(dev.Requests) != 1 || dev.Requests[0].Sent != 1 {
+		dev.LastUplink.Timestamp != tm-0.007 || dev.LastUplink.DedupKey != "uplink/"+hash || len(dev.Requests) != 1 ||
+		dev.Requests[0].Sent != 1 {
 		t.Errorf("stored device: last uplink %+v, requests %+v", dev.LastUplink, dev.Requests)
 	}
 
@@ -104,6 +105,9 @@ func TestEndToEndPipelineGetInfo(t *testing.T) {
 			t.Fatal(err)
 		}
 		if dev.LastUplink.Type == store.MsgJoining {
+			if dev.LastUplink.DedupKey != "join_request/j1" {
+				t.Errorf("joining key %q, want join_request/j1", dev.LastUplink.DedupKey)
+			}
 			break
 		}
 		if time.Now().After(deadline) {

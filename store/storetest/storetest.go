@@ -222,7 +222,8 @@ func SampleDevice(eui lora.EUI64) *store.Device {
 	d.Positions = []store.Position{{Algorithm: "gnss", ECEF: [3]float64{1, 2, 3}, LLH: [3]float64{4, 5, 6}, CaptureTimeGPS: 9, GDOP: 1.5, Accuracy: 3, Time: 8}}
 	d.LastUplink = &store.Uplink{Type: store.MsgUpdf, FCnt: 42, HasFCnt: true, Port: 199, HasPort: true, Payload: []byte{3, 4},
 		DR: 4, HasDR: true, Freq: 865000000, HasFreq: true, Timestamp: 100, DnMTU: 51,
-		GNSS: store.GNSSParams{HasAssistPosition: true, AssistLat: 1, AssistLon: 2}}
+		GNSS: store.GNSSParams{HasAssistPosition: true, AssistLat: 1, AssistLon: 2}, DedupKey: "uplink/79f664df2c2073af"}
+	d.RecentUplinkKeys = []uint64{store.UplinkKeyHash("uplink/0001"), store.UplinkKeyHash("uplink/79f664df2c2073af")}
 	d.LastDnlink = &store.Dnlink{Port: 199, Payload: []byte{0, 0, 3, 3}}
 	return d
 }

@@ -787,8 +787,11 @@ type Uplink struct {
 	GnssAssistPosition      []float64              `protobuf:"fixed64,11,rep,packed,name=gnss_assist_position,json=gnssAssistPosition,proto3" json:"gnss_assist_position,omitempty"`
 	GnssAssistAltitude      *float64               `protobuf:"fixed64,12,opt,name=gnss_assist_altitude,json=gnssAssistAltitude,proto3,oneof" json:"gnss_assist_altitude,omitempty"`
 	GnssUse_2DSolver        bool                   `protobuf:"varint,13,opt,name=gnss_use_2d_solver,json=gnssUse2dSolver,proto3" json:"gnss_use_2d_solver,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// Transport-given identity of the uplink (Everynet: type/packet_hash);
+	// empty when the transport gives none.
+	DedupKey      string `protobuf:"bytes,14,opt,name=dedup_key,json=dedupKey,proto3" json:"dedup_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Uplink) Reset() {
@@ -912,6 +915,13 @@ func (x *Uplink) GetGnssUse_2DSolver() bool {
 	return false
 }
 
+func (x *Uplink) GetDedupKey() string {
+	if x != nil {
+		return x.DedupKey
+	}
+	return ""
+}
+
 // Dnlink is a downlink handed to the network server.
 type Dnlink struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -988,9 +998,13 @@ type Device struct {
 	Sessions map[string][]byte `protobuf:"bytes,16,rep,name=sessions,proto3" json:"sessions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// LoRaWAN AppSKey (16 bytes) for decrypting encrypted uploads; empty when
 	// not configured. Never served or logged.
-	AppSKey       []byte `protobuf:"bytes,17,opt,name=app_s_key,json=appSKey,proto3" json:"app_s_key,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AppSKey []byte `protobuf:"bytes,17,opt,name=app_s_key,json=appSKey,proto3" json:"app_s_key,omitempty"`
+	// FNV-1a 64 hashes of the dedup keys of the device's most recent keyed
+	// uplinks, oldest first (bounded by the pipeline): a later uplink with one
+	// of these keys is a replay and is not processed again.
+	RecentUplinkKeys []uint64 `protobuf:"fixed64,18,rep,packed,name=recent_uplink_keys,json=recentUplinkKeys,proto3" json:"recent_uplink_keys,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Device) Reset() {
@@ -1142,6 +1156,13 @@ func (x *Device) GetAppSKey() []byte {
 	return nil
 }
 
+func (x *Device) GetRecentUplinkKeys() []uint64 {
+	if x != nil {
+		return x.RecentUplinkKeys
+	}
+	return nil
+}
+
 var File_mgs_store_v1_device_proto protoreflect.FileDescriptor
 
 const file_mgs_store_v1_device_proto_rawDesc = "" +
@@ -1223,7 +1244,7 @@ const file_mgs_store_v1_device_proto_rawDesc = "" +
 	"\x11capture_times_gps\x18\x05 \x03(\x01R\x0fcaptureTimesGps\x12\x12\n" +
 	"\x04gdop\x18\x06 \x01(\x01R\x04gdop\x12\x1a\n" +
 	"\baccuracy\x18\a \x01(\x01R\baccuracy\x12\x12\n" +
-	"\x04time\x18\b \x01(\x01R\x04time\"\xa0\x04\n" +
+	"\x04time\x18\b \x01(\x01R\x04time\"\xbd\x04\n" +
 	"\x06Uplink\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\rR\x04type\x12\x17\n" +
 	"\x04fcnt\x18\x02 \x01(\rH\x00R\x04fcnt\x88\x01\x01\x12\x17\n" +
@@ -1238,7 +1259,8 @@ const file_mgs_store_v1_device_proto_rawDesc = "" +
 	" \x01(\x01R\x17gnssCaptureTimeAccuracy\x120\n" +
 	"\x14gnss_assist_position\x18\v \x03(\x01R\x12gnssAssistPosition\x125\n" +
 	"\x14gnss_assist_altitude\x18\f \x01(\x01H\x05R\x12gnssAssistAltitude\x88\x01\x01\x12+\n" +
-	"\x12gnss_use_2d_solver\x18\r \x01(\bR\x0fgnssUse2dSolverB\a\n" +
+	"\x12gnss_use_2d_solver\x18\r \x01(\bR\x0fgnssUse2dSolver\x12\x1b\n" +
+	"\tdedup_key\x18\x0e \x01(\tR\bdedupKeyB\a\n" +
 	"\x05_fcntB\a\n" +
 	"\x05_portB\x05\n" +
 	"\x03_drB\a\n" +
@@ -1247,7 +1269,7 @@ const file_mgs_store_v1_device_proto_rawDesc = "" +
 	"\x15_gnss_assist_altitude\"6\n" +
 	"\x06Dnlink\x12\x12\n" +
 	"\x04port\x18\x01 \x01(\rR\x04port\x12\x18\n" +
-	"\apayload\x18\x02 \x01(\fR\apayload\"\x9e\x06\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload\"\xcc\x06\n" +
 	"\x06Device\x12\x10\n" +
 	"\x03eui\x18\x01 \x01(\fR\x03eui\x12)\n" +
 	"\x05ports\x18\x02 \x01(\v2\x13.mgs.store.v1.PortsR\x05ports\x12,\n" +
@@ -1268,7 +1290,8 @@ const file_mgs_store_v1_device_proto_rawDesc = "" +
 	"\fuplink_count\x18\x0e \x01(\x04R\vuplinkCount\x12\x18\n" +
 	"\acreated\x18\x0f \x01(\x01R\acreated\x12>\n" +
 	"\bsessions\x18\x10 \x03(\v2\".mgs.store.v1.Device.SessionsEntryR\bsessions\x12\x1a\n" +
-	"\tapp_s_key\x18\x11 \x01(\fR\aappSKey\x1a;\n" +
+	"\tapp_s_key\x18\x11 \x01(\fR\aappSKey\x12,\n" +
+	"\x12recent_uplink_keys\x18\x12 \x03(\x06R\x10recentUplinkKeys\x1a;\n" +
 	"\rSessionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01B\xac\x01\n" +
