@@ -21,9 +21,7 @@ func testSizes(r *rand.Rand) []int {
 	for n := 1; n <= 40; n++ {
 		sizes = append(sizes, n)
 	}
-	for _, n := range []int{100, 123, 124, 125, 500, 1000, 2036, 4084, 4085, 8171, 8172, 8173, 8179, 8180} {
-		sizes = append(sizes, n)
-	}
+	sizes = append(sizes, 100, 123, 124, 125, 500, 1000, 2036, 4084, 4085, 8171, 8172, 8173, 8179, 8180)
 	for range 30 {
 		sizes = append(sizes, 1+r.IntN(MaxFileSize))
 	}
