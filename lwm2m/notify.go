@@ -32,12 +32,12 @@ func (s *Server) monitor(cc *udpClient.Conn, m *pool.Message) (bool, error) {
 	if !isResponse(m.Code()) {
 		return false, nil
 	}
-	tok := string(m.Token())
+	tok := m.Token() // map lookups by string(tok) do not allocate
 	now := s.now()
 	p := peerOf(cc)
 	s.mu.Lock()
-	r := s.byToken[tok]
-	if r != nil && !r.accepts(p) && s.inflight[tok] == 0 {
+	r := s.byToken[string(tok)]
+	if r != nil && !r.accepts(p) && s.inflight[string(tok)] == 0 {
 		// The token of a registration made over another transport or
 		// identity: never let one device speak for another.
 		owner, ep := r.peer(), r.Endpoint
@@ -63,13 +63,13 @@ func (s *Server) monitor(cc *udpClient.Conn, m *pool.Message) (bool, error) {
 			return true, nil
 		}
 		s.mu.Lock()
-		r = s.byToken[tok]
+		r = s.byToken[string(tok)]
 	}
 	if m.Type() != message.Confirmable && m.Type() != message.NonConfirmable {
 		s.mu.Unlock()
 		return false, nil
 	}
-	if s.inflight[tok] > 0 {
+	if s.inflight[string(tok)] > 0 {
 		s.mu.Unlock()
 		return false, nil // a separate response to our own request
 	}
@@ -85,7 +85,7 @@ func (s *Server) monitor(cc *udpClient.Conn, m *pool.Message) (bool, error) {
 		// The device ended the observation (e.g. 4.04): it must be observed
 		// again, which happens at its next registration update.
 		s.mu.Lock()
-		if s.byToken[tok] == r {
+		if s.byToken[string(tok)] == r {
 			r.Observed = false
 		}
 		s.mu.Unlock()
@@ -106,7 +106,7 @@ func (s *Server) monitor(cc *udpClient.Conn, m *pool.Message) (bool, error) {
 	}
 
 	s.mu.Lock()
-	if s.byToken[tok] != r { // de-registered meanwhile
+	if s.byToken[string(tok)] != r { // de-registered meanwhile
 		s.mu.Unlock()
 		s.refuse(cc, m, "notification from an unregistered endpoint (unknown token %x)", m.Token())
 		return true, nil
