@@ -120,7 +120,8 @@ func (s *Server) listenDTLS() (*dtlsListener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("coaps-addr: %w", err)
 	}
-	return &dtlsListener{DTLSListener: l, timeout: s.cfg.HandshakeTimeout, failed: s.handshakeFailed}, nil
+	return &dtlsListener{DTLSListener: l, timeout: s.cfg.HandshakeTimeout, failed: s.handshakeFailed,
+		open: map[*pskConn]struct{}{}}, nil
 }
 
 // newDTLSServer is the coaps server: the same handler and monitor as the
@@ -151,11 +152,18 @@ func (s *Server) handshakeFailed(remote net.Addr, err error) {
 }
 
 // dtlsListener hands go-coap sessions whose handshake is bounded in time
-// and whose PSK identity is known once it completes.
+// and whose PSK identity is known once it completes. It keeps the open
+// sessions so that a stop closes every one: go-coap closes only the
+// sessions its Serve loop has registered, and a session accepted just
+// before the stop would otherwise block its Read (and Serve) forever.
 type dtlsListener struct {
 	*coapNet.DTLSListener
 	timeout time.Duration
 	failed  func(net.Addr, error)
+
+	mu     sync.Mutex
+	open   map[*pskConn]struct{}
+	closed bool
 }
 
 func (l *dtlsListener) AcceptWithContext(ctx context.Context) (net.Conn, error) {
@@ -168,7 +176,39 @@ func (l *dtlsListener) AcceptWithContext(ctx context.Context) (net.Conn, error) 
 		_ = c.Close()
 		return nil, fmt.Errorf("coaps: unexpected connection type %T", c)
 	}
-	return &pskConn{Conn: dc, timeout: l.timeout, failed: l.failed}, nil
+	pc := &pskConn{Conn: dc, timeout: l.timeout, failed: l.failed, release: l.release}
+	l.mu.Lock()
+	closed := l.closed
+	if !closed {
+		l.open[pc] = struct{}{}
+	}
+	l.mu.Unlock()
+	if closed {
+		_ = dc.Close()
+		return nil, coapNet.ErrListenerIsClosed
+	}
+	return pc, nil
+}
+
+func (l *dtlsListener) release(c *pskConn) {
+	l.mu.Lock()
+	delete(l.open, c)
+	l.mu.Unlock()
+}
+
+// closeSessions closes every open session and refuses new ones; the
+// server calls it when it stops.
+func (l *dtlsListener) closeSessions() {
+	l.mu.Lock()
+	l.closed = true
+	open := make([]*pskConn, 0, len(l.open))
+	for c := range l.open {
+		open = append(open, c)
+	}
+	l.mu.Unlock()
+	for _, c := range open {
+		_ = c.Close()
+	}
 }
 
 // pskConn is a server-side DTLS session. pion runs the handshake on the
@@ -178,6 +218,7 @@ type pskConn struct {
 	*piondtls.Conn
 	timeout time.Duration
 	failed  func(net.Addr, error)
+	release func(*pskConn)
 
 	once     sync.Once
 	err      error
@@ -214,4 +255,10 @@ func (c *pskConn) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return c.Conn.Write(b)
+}
+
+// Close closes the session and forgets it.
+func (c *pskConn) Close() error {
+	c.release(c)
+	return c.Conn.Close()
 }

@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
 	piondtls "github.com/pion/dtls/v3"
+	dtlsnet "github.com/pion/dtls/v3/pkg/net"
 	"github.com/plgd-dev/go-coap/v3/dtls"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"github.com/plgd-dev/go-coap/v3/options"
 	"github.com/plgd-dev/go-coap/v3/udp"
 	udpClient "github.com/plgd-dev/go-coap/v3/udp/client"
 
@@ -30,27 +33,35 @@ type pskCreds struct {
 }
 
 // dialDTLS opens a coaps session as a module does and completes the
-// handshake, so that a wrong key or identity fails here.
+// handshake, bounded, before go-coap gets the connection: go-coap's own
+// reader would otherwise start the handshake without a deadline and hold
+// it forever when the key is wrong.
 func dialDTLS(addr string, c pskCreds, opts ...udp.Option) (*udpClient.Conn, error) {
 	suite := c.suite
 	if suite == 0 {
 		suite = piondtls.TLS_PSK_WITH_AES_128_CCM_8
 	}
-	cc, err := dtls.Dial(addr, dtls.NewDTLSClientOptions(
+	raw, err := net.Dial("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := piondtls.ClientWithOptions(dtlsnet.PacketConnFromConn(raw), raw.RemoteAddr(),
 		piondtls.WithPSK(func([]byte) ([]byte, error) { return c.key, nil }),
 		piondtls.WithPSKIdentityHint([]byte(c.identity)),
 		piondtls.WithCipherSuites(suite),
-	), opts...)
+	)
 	if err != nil {
+		_ = raw.Close()
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	if err := cc.NetConn().(*piondtls.Conn).HandshakeContext(ctx); err != nil {
-		_ = cc.Close()
+	if err := conn.HandshakeContext(ctx); err != nil {
+		_ = conn.Close()
+		_ = raw.Close()
 		return nil, err
 	}
-	return cc, nil
+	return dtls.Client(conn, append(opts, options.WithCloseSocket())...), nil
 }
 
 // newQuectelDTLS is the simulated module in DTLS-PSK mode (coaps).

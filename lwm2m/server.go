@@ -156,7 +156,8 @@ func (s *Server) Run(ctx context.Context) error {
 		dsrv := s.newDTLSServer(runCtx, tick)
 		s.daddr = dl.Addr()
 		go func() { errc <- wrapServeErr("coaps server", dsrv.Serve(dl)) }()
-		stops = append(stops, dsrv.Stop)
+		// Closing the sessions unblocks their reads, so Serve can return.
+		stops = append(stops, func() { dsrv.Stop(); dl.closeSessions() })
 	}
 	s.mu.Unlock()
 	stopWatch := s.ob.Watch(s.onEnqueue)
