@@ -43,36 +43,33 @@ func clientTLS(t *testing.T, o tlsfile.ClientOptions) *tls.Config {
 	return cfg
 }
 
-// httpsGet returns the status of a GET with the token, or the error.
-func httpsGet(cfg *tls.Config, url string) (int, error) {
+// httpsDo GETs url with the token over cfg.
+func httpsDo(cfg *tls.Config, url string) (int, []byte, error) {
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 5 * time.Second}
 	defer hc.CloseIdleConnections()
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	req.Header.Set("Authorization", "root")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, nil
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// httpsGet returns the status of a GET with the token, or the error.
+func httpsGet(cfg *tls.Config, url string) (int, error) {
+	code, _, err := httpsDo(cfg, url)
+	return code, err
 }
 
 // httpsBody returns the body of a GET with the token that must succeed.
 func httpsBody(t *testing.T, cfg *tls.Config, url string) string {
 	t.Helper()
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 5 * time.Second}
-	defer hc.CloseIdleConnections()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("Authorization", "root")
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	code, b, err := httpsDo(cfg, url)
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("GET %s: %d %v %s", url, code, err, b)
 	}
 	return string(b)
 }
