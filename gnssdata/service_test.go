@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/openmgs/openmgs/gnssdata"
 	"github.com/openmgs/openmgs/gnssdata/gnsstest"
 	"github.com/openmgs/openmgs/internal/lora"
+	"github.com/openmgs/openmgs/internal/sharedtest"
 	"github.com/openmgs/openmgs/solver/geo"
 	"github.com/openmgs/openmgs/solver/gnss"
 	"github.com/openmgs/openmgs/solver/gnss/nav"
@@ -246,29 +246,7 @@ func TestConcurrentSolveAndImport(t *testing.T) {
 
 // sharedFile returns ../shared/testdata/gnss/rel, skipping when absent.
 func sharedFile(t testing.TB, rel string) []byte {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "..", "shared", "testdata", "gnss", rel))
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("shared test data absent: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return sharedtest.ReadFile(t, "testdata", "gnss", rel)
 }
 
 func TestImportSharedRINEX(t *testing.T) {

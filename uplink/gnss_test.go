@@ -2,7 +2,6 @@ package uplink_test
 
 import (
 	"context"
-	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"github.com/openmgs/openmgs/gnssdata"
 	"github.com/openmgs/openmgs/gnssdata/gnsstest"
 	"github.com/openmgs/openmgs/internal/lora"
+	"github.com/openmgs/openmgs/internal/sharedtest"
 	"github.com/openmgs/openmgs/modemproto"
 	"github.com/openmgs/openmgs/solver/geo"
 	"github.com/openmgs/openmgs/solver/gnss"
@@ -460,26 +460,7 @@ func TestGNSSSharedRINEX(t *testing.T) {
 }
 
 func sharedGNSS(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "testdata", "gnss")
-	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-		t.Skipf("shared test data absent: %v", err)
-	}
-	return p
+	return sharedtest.Path(t, "testdata", "gnss")
 }
 
 func BenchmarkGNSSUplink(b *testing.B) {

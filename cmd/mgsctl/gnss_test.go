@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"github.com/openmgs/openmgs/gnssdata"
 	"github.com/openmgs/openmgs/gnssdata/gnsstest"
 	"github.com/openmgs/openmgs/internal/lora"
+	"github.com/openmgs/openmgs/internal/sharedtest"
 	"github.com/openmgs/openmgs/server"
 	"github.com/openmgs/openmgs/store/boltstore"
 	"github.com/openmgs/openmgs/uplink"
@@ -193,24 +193,5 @@ func TestGNSSEval(t *testing.T) {
 }
 
 func sharedRTKLIB(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "testdata", "gnss", "rtklib-0759")
-	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-		t.Skipf("shared test data absent: %v", err)
-	}
-	return p
+	return sharedtest.Path(t, "testdata", "gnss", "rtklib-0759")
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/openmgs/openmgs/gnssdata/gnsstest"
 	"github.com/openmgs/openmgs/internal/lora"
+	"github.com/openmgs/openmgs/internal/sharedtest"
 	mgsv1 "github.com/openmgs/openmgs/proto/gen/mgs/v1"
 	"github.com/openmgs/openmgs/solver/geo"
 	"github.com/openmgs/openmgs/solver/gnss/eval"
@@ -252,24 +252,5 @@ func TestGNSSEndToEndRINEX(t *testing.T) {
 }
 
 func sharedRTKLIBDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "testdata", "gnss", "rtklib-0759")
-	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-		t.Skipf("shared test data absent: %v", err)
-	}
-	return p
+	return sharedtest.Path(t, "testdata", "gnss", "rtklib-0759")
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/openmgs/openmgs/internal/lora"
+	"github.com/openmgs/openmgs/internal/sharedtest"
 	"github.com/openmgs/openmgs/store"
 	"github.com/openmgs/openmgs/uplink"
 )
@@ -389,11 +388,7 @@ func TestDownlinkClaimShape(t *testing.T) {
 // seedDownlink returns the downlink example of seed 001, or skips.
 func seedDownlink(t testing.TB) []byte {
 	t.Helper()
-	path := filepath.Join(repoRoot(t), "..", "shared", "seeds", "001_24752b1c3b1ea991.txt")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Skipf("seed not available: %v", err)
-	}
+	b := sharedtest.ReadFile(t, "seeds", "001_24752b1c3b1ea991.txt")
 	_, ex, ok := strings.Cut(string(b), "\nExample\n")
 	if !ok {
 		t.Fatal("seed 001: no Example section")

@@ -1,42 +1,21 @@
 package gnss
 
 import (
-	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/openmgs/openmgs/internal/sharedtest"
 	"github.com/openmgs/openmgs/solver/geo"
 	"github.com/openmgs/openmgs/solver/gnss/nav"
 	"github.com/openmgs/openmgs/solver/gnss/orbit"
 	"github.com/openmgs/openmgs/solver/gnss/rinex"
 )
 
-// sharedPath returns ../shared/testdata/gnss/rel from the repository root,
-// skipping the test when it is absent.
+// sharedPath returns ../shared/testdata/gnss/rel, skipping when absent.
 func sharedPath(t testing.TB, rel string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "testdata", "gnss", rel)
-	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-		t.Skipf("shared test data absent: %v", err)
-	}
-	return p
+	return sharedtest.Path(t, "testdata", "gnss", rel)
 }
 
 // station is a parsed observation/navigation pair.

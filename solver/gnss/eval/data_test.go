@@ -5,31 +5,14 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/openmgs/openmgs/internal/sharedtest"
 	"github.com/openmgs/openmgs/solver/gnss/rinex"
 )
 
-// sharedDir returns ../shared relative to the repository root, or skips.
+// sharedDir returns ../shared, skipping when its GNSS data is absent.
 func sharedDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(filepath.Join(shared, "testdata", "gnss")); err != nil {
-		t.Skipf("shared test data absent: %v", err)
-	}
-	return shared
+	sharedtest.Path(t, "testdata", "gnss")
+	return sharedtest.Path(t)
 }
 
 // loadPair parses a station's observation and navigation files.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmgs/openmgs/internal/sharedtest"
 	"github.com/openmgs/openmgs/solver/geo"
 	"github.com/openmgs/openmgs/solver/gnss/orbit"
 	"github.com/openmgs/openmgs/solver/gnss/rinex"
@@ -33,22 +34,7 @@ func loadNav(t testing.TB, path string) *rinex.NavFile {
 }
 
 func sharedNav(t testing.TB, station string) *rinex.NavFile {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	return loadNav(t, filepath.Join(dir, "..", "shared", "testdata", "gnss", "rtklib-0759", station+"0920.05n"))
+	return loadNav(t, sharedtest.Path(t, "testdata", "gnss", "rtklib-0759", station+"0920.05n"))
 }
 
 func mixedNav(t testing.TB) *rinex.NavFile {

@@ -12,34 +12,13 @@ import (
 	"time"
 
 	"github.com/openmgs/openmgs/gnssdata/gnsstest"
+	"github.com/openmgs/openmgs/internal/sharedtest"
 	"github.com/openmgs/openmgs/solver/gnss/orbit"
 )
 
 // sharedFile returns a file under ../shared/testdata/gnss, or skips.
 func sharedFile(t testing.TB, rel string) []byte {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "..", "shared", "testdata", "gnss", rel))
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("shared test data absent: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return sharedtest.ReadFile(t, "testdata", "gnss", rel)
 }
 
 // fixture reads an optional third-party RINEX file from testdata/. Such
